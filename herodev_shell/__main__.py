@@ -1,0 +1,3 @@
+from herodev_shell.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""argv -> settings -> one-shot or REPL; the exit code of the whole run.
+
+Kept light: --version, --help and the completion helper answer without importing cmd2,
+rich or pygit2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from herodev_shell import __version__
+from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
+
+EPILOG = """commands:
+{commands}
+
+Run 'herodev help COMMAND' or 'herodev COMMAND -h' for a command's options."""
+
+
+class _GlobalParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message}\nhint: herodev --help lists the options\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _commands_epilog() -> str:
+    from herodev_shell.parsers import COMMANDS
+
+    width = max(len(name) for name in COMMANDS)
+    return "\n".join(f"  {name:<{width}}  {spec.summary}" for name, spec in COMMANDS.items())
+
+
+def global_parser() -> argparse.ArgumentParser:
+    parser = _GlobalParser(
+        prog="herodev",
+        description="Isolated copies of the code tree for every developer or agent, and their work back out.",
+        epilog=EPILOG.format(commands=_commands_epilog()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-c", "--command", dest="command_text", metavar="TEXT", help="run commands split on ';'")
+    parser.add_argument("-f", "--force", action="store_true", help="never prompt, assume yes")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument("--no-color", action="store_true", help="no colour (NO_COLOR does the same)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="echo every system command; tracebacks")
+    parser.add_argument("-n", "--dry-run", action="store_true", help="print what would change, change nothing")
+    parser.add_argument("--config", metavar="FILE", help="config file (default /etc/herodev/config.toml)")
+    parser.add_argument("--code-root", metavar="PATH", help="the code root (default /code)")
+    parser.add_argument("--version", action="version", version=f"herodev {__version__}")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="a command and its arguments")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__complete"]:
+        from herodev_shell.completion_data import main as complete_main
+
+        return complete_main(argv[1:])
+    options = global_parser().parse_args(argv)
+    try:
+        return _run(options)
+    except HerodevError as error:
+        sys.stderr.write(f"error: {error.message}\n")
+        if error.hint:
+            sys.stderr.write(f"hint: {error.hint}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+def _run(options: argparse.Namespace) -> int:
+    from herodev_shell.config import load_settings
+    from herodev_shell.context import AppContext
+    from herodev_shell.render import Renderer, wants_color
+    from herodev_shell.system.runner import Runner
+
+    settings = load_settings(flags={"code_root": options.code_root}, config_file=options.config)
+    color = wants_color(sys.stdout, options.no_color)
+    if not color:
+        # prompt_toolkit and cmd2 read these: no escape codes, no cursor-position queries.
+        os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
+    renderer = Renderer(color=color, json_mode=options.json, verbose=options.verbose)
+    runner = Runner(verbose=options.verbose, dry_run=options.dry_run)
+    if options.command and options.command_text:
+        raise HerodevError("give either -c TEXT or a command, not both", exit_code=EXIT_USAGE)
+    interactive = sys.stdin.isatty()
+    ctx = AppContext(settings, runner, renderer, force=options.force, json=options.json, interactive=interactive)
+
+    from herodev_shell.shell import HerodevShell
+
+    app = HerodevShell(ctx)
+    renderer._stdout = lambda: app.stdout
+    if options.command_text is not None:
+        return app.run_lines(options.command_text)
+    if options.command:
+        import shlex
+
+        command = options.command
+        if command[0] == "--":
+            command = command[1:]
+        app.onecmd_plus_hooks(shlex.join(command), add_to_history=False)
+        return app.exit_code
+    if interactive:
+        return _interactive(app)
+    return app.run_lines(sys.stdin.read())
+
+
+def _interactive(app: object) -> int:
+    from herodev_shell.shell import HerodevShell
+
+    assert isinstance(app, HerodevShell)
+    app.cmdloop()
+    return app.exit_code if isinstance(app.exit_code, int) else EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,11 @@
+"""The shell's commands, one CommandSet per help category; each do_* is parse -> core -> render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def all_command_sets() -> list[Any]:
+    from herodev_shell.commands.system_cmds import SystemCommands
+
+    return [SystemCommands()]

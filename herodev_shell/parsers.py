@@ -1,0 +1,78 @@
+"""Every command's arguments, defined once as plain argparse.
+
+The shell builds its cmd2 parsers from these factories, and the bash/zsh/fish completion
+scripts are generated from them too, so the two cannot drift. Importing this module is cheap
+(no cmd2): the fast `__complete` path uses it.
+
+Arguments that complete from live data are marked with `completes(action, KIND)`; the shell
+attaches the matching choices provider, the completion scripts call `herodev __complete KIND`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Completion kinds (the word after `herodev __complete`).
+SESSIONS = "sessions"
+REPOS = "repos"
+SIZES = "sizes"
+
+SYSTEM, SESSIONS_CATEGORY, REPOSITORIES, CHANGES = "System", "Sessions", "Repositories", "Changes"
+
+
+def completes(action: argparse.Action, kind: str) -> argparse.Action:
+    action.herodev_completion = kind  # type: ignore[attr-defined]
+    return action
+
+
+def completion_kind(action: argparse.Action) -> str | None:
+    return getattr(action, "herodev_completion", None)
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+
+
+def add_session_option(parser: argparse.ArgumentParser) -> None:
+    completes(
+        parser.add_argument("-s", "--session", metavar="NAME", help="the session (default: the one chosen by 'use')"),
+        SESSIONS,
+    )
+
+
+def _check(parser: argparse.ArgumentParser) -> None:
+    add_json(parser)
+
+
+def _init(parser: argparse.ArgumentParser) -> None:
+    completes(parser.add_argument("--size", help="size of a new loopback image (default 50G)"), SIZES)
+    parser.add_argument("--image", metavar="PATH", help="path of the loopback image")
+    parser.add_argument("--no-packages", action="store_true", help="do not install missing packages")
+    parser.add_argument("--reformat", action="store_true", help="format an image that already holds a filesystem")
+    parser.add_argument(
+        "--migrate", action="store_true", help="copy a non-empty code root's files into the new filesystem"
+    )
+    add_json(parser)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    category: str
+    summary: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    aliases: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    "check": CommandSpec(SYSTEM, "check that this host can run herodev", _check),
+    "init": CommandSpec(SYSTEM, "prepare this host: packages, btrfs code root, sessions dir", _init),
+}
+
+
+def build(name: str, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    spec = COMMANDS[name]
+    parser = parser_class(prog=name, description=spec.summary)
+    spec.add_arguments(parser)
+    return parser

@@ -1,0 +1,110 @@
+"""The cmd2 application: prompt, command sets, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import cmd2
+from cmd2 import Cmd2ArgparseError
+
+from herodev_shell import parsers
+from herodev_shell.context import AppContext
+from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
+from herodev_shell.scripting import split_commands
+
+# cmd2 built-ins that make no sense here (or would run arbitrary code as root).
+_REMOVED_BUILTINS = ("shell", "edit", "run_pyscript", "run_script", "set", "shortcuts", "py", "ipy")
+# These carry subcommands cmd2 wires at start-up, so they stay defined but out of sight.
+_HIDDEN_BUILTINS = ("alias", "macro")
+
+
+def shell_parser(name: str) -> cmd2.Cmd2ArgumentParser:
+    """The cmd2 parser of a command, built from the shared factory in parsers.py."""
+    return parsers.build(name, cmd2.Cmd2ArgumentParser)  # type: ignore[return-value]
+
+
+class HerodevShell(cmd2.Cmd):
+    DEFAULT_CATEGORY = "Shell"
+
+    def __init__(self, ctx: AppContext, **kwargs: Any) -> None:
+        from herodev_shell.commands import all_command_sets
+
+        for name in _REMOVED_BUILTINS:
+            setattr(self, f"do_{name}", None)
+        super().__init__(
+            allow_cli_args=False,
+            terminators=[],  # ';' is split by us, quote-aware, so nothing after it is dropped
+            shortcuts={},
+            command_sets=all_command_sets(),
+            include_py=False,
+            include_ipy=False,
+            **kwargs,
+        )
+        self.ctx = ctx
+        self.hidden_commands.extend(_HIDDEN_BUILTINS)
+        self.exit_code = 0
+        self.default_error = "unknown command {}"
+        if not ctx.renderer.color:
+            self.allow_style = cmd2.rich_utils.AllowStyle.NEVER
+        self._update_prompt()
+
+    # --- prompt -------------------------------------------------------------------------
+    def _update_prompt(self) -> None:
+        name = self.ctx.current_session
+        self.prompt = f"herodev({name})> " if name else "herodev> "
+
+    def postcmd(self, stop: bool, statement: cmd2.Statement | str) -> bool:
+        self._update_prompt()
+        return stop
+
+    # --- running ------------------------------------------------------------------------
+    def onecmd_plus_hooks(self, line: str, **kwargs: Any) -> bool:
+        parts = split_commands(line) if (";" in line or "\n" in line) else [line]
+        if len(parts) <= 1:
+            return super().onecmd_plus_hooks(parts[0] if parts else "", **kwargs)
+        stop = False
+        for part in parts:
+            stop = super().onecmd_plus_hooks(part, **kwargs)
+            if stop or self.exit_code != 0:
+                break
+        return stop
+
+    def onecmd(self, statement: cmd2.Statement | str, *, add_to_history: bool = True) -> bool:
+        """Run one command; herodev's errors, usage errors and surprises all set exit_code here."""
+        self.exit_code = 0
+        try:
+            return super().onecmd(statement, add_to_history=add_to_history)
+        except Cmd2ArgparseError:
+            self.exit_code = EXIT_USAGE
+            raise
+        except HerodevError as error:
+            self.ctx.renderer.error(error)
+            self.exit_code = error.exit_code
+        except KeyboardInterrupt:
+            self.ctx.renderer.note("interrupted")
+            self.exit_code = 130
+        except SystemExit as exc:  # never let a command end the shell
+            self.exit_code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
+        except Exception as exc:
+            if self.ctx.renderer.verbose:
+                traceback.print_exc()
+            self.ctx.renderer.error(
+                HerodevError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback")
+            )
+            self.exit_code = EXIT_FAILURE
+        return False
+
+    def default(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
+        self.ctx.renderer.error(HerodevError(f"unknown command '{statement.command}'", hint="type 'help' for the list"))
+        self.exit_code = EXIT_USAGE
+        return None
+
+    def run_lines(self, text: str) -> int:
+        """-c text or a script on stdin: run each command in turn, stop at the first failure."""
+        for part in split_commands(text):
+            stop = self.onecmd_plus_hooks(part, add_to_history=False)
+            if self.exit_code != 0 or stop:
+                break
+        return self.exit_code
+

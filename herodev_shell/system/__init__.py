@@ -1,0 +1,1 @@
+"""The only code in herodev that runs processes or makes system calls."""

@@ -1,0 +1,41 @@
+"""A lock file that serialises every herodev process changing the same code root."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from herodev_shell.errors import Busy
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, wait_seconds: float = 120.0) -> Iterator[None]:
+    """Hold an flock on path; wait up to wait_seconds for another herodev, then fail clearly.
+
+    flock dies with its process, so a kill -9 never leaves a lock that blocks the next run.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    raise Busy(
+                        f"another herodev (pid {holder}) is changing {path.parent}",
+                        hint="wait for it to finish and try again",
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
