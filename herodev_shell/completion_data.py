@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     kind, rest = argv[0], argv[1:]
     words: list[str] = []
     if kind == "commands":
-        words = list(parsers.COMMANDS) + ["help", "quit", "history"]
+        words = [*list(parsers.COMMANDS), "help", "quit", "history"]
     elif kind == "sizes":
         words = SIZE_SUGGESTIONS
     prefix = rest[-1] if rest else ""

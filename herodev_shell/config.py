@@ -39,9 +39,7 @@ def parse_size(text: str) -> int:
     """'10G' -> bytes. Accepts a plain byte count or K/M/G/T (binary) suffixes."""
     match = _SIZE_RE.match(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise UsageError(
-            f"invalid size {text!r}", hint="use a number with an optional K, M, G or T suffix, e.g. 10G"
-        )
+        raise UsageError(f"invalid size {text!r}", hint="use a number with an optional K, M, G or T suffix, e.g. 10G")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
 
 

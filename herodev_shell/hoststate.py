@@ -39,9 +39,7 @@ def read_state(settings: Settings) -> HostState | None:
 def require_state(settings: Settings) -> HostState:
     state = read_state(settings)
     if state is None:
-        raise HerodevError(
-            f"{settings.code_root} is not prepared for sessions", hint="run 'sudo herodev init' first"
-        )
+        raise HerodevError(f"{settings.code_root} is not prepared for sessions", hint="run 'sudo herodev init' first")
     return state
 
 

@@ -125,7 +125,9 @@ class Renderer:
             table.add_row(*cells)
         self._console(self._stdout()).print(table)
 
-    def records(self, data: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]], **kw: Any) -> None:
+    def records(
+        self, data: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]], **kw: Any
+    ) -> None:
         """JSON of data under --json, else a table of rows."""
         if self.json_mode:
             self.json(data)

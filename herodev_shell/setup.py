@@ -135,7 +135,7 @@ def init(
 
 
 def _install_packages(runner: Runner, options: InitOptions, confirm: Confirm) -> StepResult:
-    wanted = list(REQUIRED_TOOLS.values()) + ["uidmap"]
+    wanted = [*list(REQUIRED_TOOLS.values()), "uidmap"]
     missing = packages.missing_packages(wanted, runner)
     if not missing:
         return StepResult("packages", "unchanged", "all installed")
@@ -270,4 +270,3 @@ def _prepare_sessions_dir(settings: Settings, runner: Runner) -> StepResult:
         os.chown(settings.code_root, owner.code_owner_uid, owner.code_owner_gid)
     write_state(settings, owner)
     return StepResult("sessions", "done", f"created {sessions}, code owner uid {owner.code_owner_uid}")
-

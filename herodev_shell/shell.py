@@ -107,4 +107,3 @@ class HerodevShell(cmd2.Cmd):
             if self.exit_code != 0 or stop:
                 break
         return self.exit_code
-

@@ -19,7 +19,7 @@ class HerodevCommands(cmd2.CommandSet):
         return app.ctx
 
 
-def parser_for(name: str):  # noqa: ANN201 - a cmd2 parser factory
+def parser_for(name: str):
     """A zero-argument factory for with_argparser, building the shared definition with cmd2's class."""
 
     def factory() -> cmd2.Cmd2ArgumentParser:

@@ -150,4 +150,4 @@ class Runner:
             raise CommandFailed(first, producer.returncode, producer_err)
         if consumer.returncode != 0:
             raise CommandFailed(second, consumer.returncode, consumer.stderr)
-        return Result(first + ["|"] + second, 0, consumer.stdout, producer_err + consumer.stderr)
+        return Result([*first, "|", *second], 0, consumer.stdout, producer_err + consumer.stderr)

@@ -9,7 +9,6 @@ import pytest
 
 from herodev_shell.system.btrfs import is_subvolume
 from herodev_shell.system.mounts import mount_at
-
 from tests.conftest import HerodevEnv
 
 pytestmark = pytest.mark.system
@@ -95,4 +94,3 @@ def test_migrate_copies_existing_files_into_btrfs(hd_env: HerodevEnv) -> None:
     hd_env.run("-f", "init", "--no-packages", "--migrate", check=True)
     assert is_subvolume(hd_env.code_root)
     assert (hd_env.code_root / "org" / "repo" / "f").read_text() == "data"
-
