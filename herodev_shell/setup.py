@@ -212,10 +212,22 @@ def _prepare_image(image: Path, size: int, runner: Runner, options: InitOptions)
                 hint="choose another --image, or pass --reformat to erase it",
             )
         btrfs.mkfs(image, runner)
-        return StepResult("image", "planned" if runner.dry_run else "done", f"formatted existing {image}")
+        if runner.dry_run:
+            return StepResult("image", "planned", f"format existing {image}")
+        return StepResult("image", "done", f"formatted existing {image}")
     btrfs.create_sparse_image(image, size, runner)
     btrfs.mkfs(image, runner)
-    return StepResult("image", "planned" if runner.dry_run else "done", f"created {image} ({size} bytes, sparse)")
+    if runner.dry_run:
+        return StepResult("image", "planned", f"create {image} ({human_size(size)}, sparse) and format it")
+    return StepResult("image", "done", f"created {image} ({human_size(size)}, sparse) and formatted it")
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:g} {unit}"
+        size = size / 1024
+    return f"{size:g} TiB"
 
 
 def _mount_image(root: Path, image: Path, runner: Runner, migrate: bool) -> StepResult:
