@@ -73,17 +73,21 @@ class HerodevShell(cmd2.Cmd):
     def onecmd(self, statement: cmd2.Statement | str, *, add_to_history: bool = True) -> bool:
         """Run one command; herodev's errors, usage errors and surprises all set exit_code here."""
         self.exit_code = 0
+        failure: str | None = None
         try:
             return super().onecmd(statement, add_to_history=add_to_history)
         except Cmd2ArgparseError:
             self.exit_code = EXIT_USAGE
+            failure = "usage error"
             raise
         except HerodevError as error:
             self.ctx.renderer.error(error)
             self.exit_code = error.exit_code
+            failure = error.message
         except KeyboardInterrupt:
             self.ctx.renderer.note("interrupted")
             self.exit_code = 130
+            failure = "interrupted"
         except SystemExit as exc:  # never let a command end the shell
             self.exit_code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
         except Exception as exc:
@@ -93,7 +97,28 @@ class HerodevShell(cmd2.Cmd):
                 HerodevError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback")
             )
             self.exit_code = EXIT_FAILURE
+            failure = f"internal error: {type(exc).__name__}"
+        finally:
+            self._audit(statement, failure)
         return False
+
+    def _audit(self, statement: cmd2.Statement | str, failure: str | None) -> None:
+        """One audit line for every changing command, whatever its outcome (see audit.py)."""
+        from herodev_shell import audit
+
+        if isinstance(statement, str):
+            statement = self.statement_parser.parse(statement)
+        details = audit.take_details()
+        if statement.command not in audit.AUDITED or self.ctx.dry_run:
+            return
+        ok = self.exit_code == 0 and failure is None
+        session = audit.session_from_args(statement.command, statement.arg_list, self.ctx.current_session)
+        error = None if ok else (failure or f"exit status {self.exit_code}")
+        outcome = audit.OK if ok else audit.FAILED
+        try:
+            audit.record(self.ctx.settings, statement.command, session, outcome, error, details)
+        except HerodevError as exc:
+            self.ctx.renderer.note(f"warning: {exc.message}")
 
     def default(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
         self.ctx.renderer.error(HerodevError(f"unknown command '{statement.command}'", hint="type 'help' for the list"))

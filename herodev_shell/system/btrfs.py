@@ -8,6 +8,7 @@ answered from the mount table and stat without a process.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from herodev_shell.system.mounts import mount_containing
@@ -99,3 +100,122 @@ def changed_paths_dump(base_ro: Path, current_ro: Path, runner: Runner) -> str:
         ["btrfs", "receive", "--dump"],
         timeout=600,
     ).stdout
+
+
+# --- quotas (qgroups) and nested subvolumes ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Qgroup:
+    """One level-0 quota group: a subvolume's referenced and exclusive bytes, and its limit."""
+
+    subvolume_id: int
+    referenced: int
+    exclusive: int
+    max_exclusive: int | None  # None: no limit
+    path: str  # relative to the filesystem's top level; '' for <toplevel>, '<stale>' for deleted
+
+
+def _int_or_none(text: str) -> int | None:
+    return None if text == "none" else int(text)
+
+
+def parse_qgroup_show(text: str) -> list[Qgroup]:
+    """`btrfs qgroup show --raw -e PATH` (columns: id, rfer, excl, max excl, path)."""
+    groups = []
+    for line in text.splitlines():
+        fields = line.split(maxsplit=4)
+        if len(fields) < 4 or "/" not in fields[0] or not fields[0].split("/")[0].isdigit():
+            continue
+        level, _, ident = fields[0].partition("/")
+        if level != "0":
+            continue
+        path = fields[4] if len(fields) > 4 else ""
+        groups.append(
+            Qgroup(
+                subvolume_id=int(ident),
+                referenced=int(fields[1]),
+                exclusive=int(fields[2]),
+                max_exclusive=_int_or_none(fields[3]),
+                path="" if path == "<toplevel>" else path,
+            )
+        )
+    return groups
+
+
+def qgroups(path: Path, runner: Runner) -> list[Qgroup] | None:
+    """Every subvolume's usage in one process; None when quotas are not enabled."""
+    result = runner.run(["btrfs", "qgroup", "show", "--raw", "-e", os.fspath(path)], changes=False, check=False)
+    if result.returncode != 0:
+        return None
+    return parse_qgroup_show(result.stdout)
+
+
+def quota_enabled(path: Path, runner: Runner) -> bool:
+    return qgroups(path, runner) is not None
+
+
+def enable_quota(path: Path, runner: Runner) -> None:
+    runner.run(["btrfs", "quota", "enable", os.fspath(path)])
+
+
+def subvolume_id(path: Path, runner: Runner) -> int:
+    out = runner.run(["btrfs", "inspect-internal", "rootid", os.fspath(path)], changes=False).stdout
+    return int(out.strip())
+
+
+def limit_exclusive(path: Path, size_bytes: int | None, runner: Runner) -> None:
+    """Cap the subvolume's exclusive bytes (None lifts the cap); writes past it fail with EDQUOT."""
+    ident = subvolume_id(path, runner)
+    size = "none" if size_bytes is None else str(size_bytes)
+    runner.run(["btrfs", "qgroup", "limit", "-e", size, f"0/{ident}", os.fspath(path)])
+
+
+def destroy_qgroup(path: Path, subvolume: int, runner: Runner) -> bool:
+    """Remove the qgroup a deleted subvolume left behind; False while btrfs still cleans it."""
+    return runner.run(["btrfs", "qgroup", "destroy", f"0/{subvolume}", os.fspath(path)], check=False).ok
+
+
+def filesystem_path(path: Path) -> str:
+    """path as btrfs names it: relative to the filesystem's top level (from the mount table)."""
+    mount = mount_containing(path)
+    if mount is None:
+        return os.fspath(path).strip("/")
+    inside = os.path.relpath(os.path.realpath(path), mount.target)
+    joined = os.path.normpath(os.path.join(mount.root, "" if inside == "." else inside))
+    return joined.strip("/")
+
+
+def subvolume_paths(path: Path, runner: Runner) -> list[str]:
+    """Every subvolume of path's filesystem, as paths from its top level; one process."""
+    out = runner.run(["btrfs", "subvolume", "list", "-a", os.fspath(path)], changes=False).stdout
+    found = []
+    for line in out.splitlines():
+        _, sep, rest = line.partition(" path ")
+        if sep:
+            # -a prefixes some paths with <FS_TREE>/; both forms are relative to the top level.
+            found.append(rest.removeprefix("<FS_TREE>/").strip("/"))
+    return found
+
+
+def nested_subvolumes(path: Path, runner: Runner, all_paths: list[str] | None = None) -> list[Path]:
+    """Subvolumes inside the subvolume at path, deepest first (the order they can be deleted in)."""
+    own = filesystem_path(path)
+    paths = subvolume_paths(path, runner) if all_paths is None else all_paths
+    inside = [p for p in paths if p.startswith(own + "/")]
+    inside.sort(key=lambda p: p.count("/"), reverse=True)
+    return [path / p[len(own) + 1 :] for p in inside]
+
+
+def delete_subvolume_tree(path: Path, runner: Runner) -> list[Path]:
+    """Delete a subvolume and every subvolume nested in it, deepest first. Returns the nested ones.
+
+    A plain `btrfs subvolume delete` fails with 'Directory not empty' when a session user (or
+    podman's btrfs driver) made a subvolume inside; progs 6.2 has no --recursive.
+    """
+    nested = nested_subvolumes(path, runner)
+    for inner in nested:
+        if os.stat(inner, follow_symlinks=False).st_ino == SUBVOLUME_INODE:
+            delete_subvolume(inner, runner)
+    delete_subvolume(path, runner)
+    return nested
