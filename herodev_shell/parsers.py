@@ -20,6 +20,7 @@ REPOS = "repos"
 SIZES = "sizes"
 
 SYSTEM, SESSIONS_CATEGORY, REPOSITORIES, CHANGES = "System", "Sessions", "Repositories", "Changes"
+OPERATIONS = "Operations"
 
 
 def completes(action: argparse.Action, kind: str) -> argparse.Action:
@@ -57,6 +58,23 @@ def _init(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+# --- operations (disk, audit log, repair, prune, pull) ---------------------------------------
+
+
+def _log(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    parser.add_argument("--last", type=int, metavar="N", help="only the last N entries")
+    add_json(parser)
+
+
+def _df(parser: argparse.ArgumentParser) -> None:
+    add_json(parser)
+
+
+def _repair(parser: argparse.ArgumentParser) -> None:
+    add_json(parser)
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     category: str
@@ -68,6 +86,9 @@ class CommandSpec:
 COMMANDS: dict[str, CommandSpec] = {
     "check": CommandSpec(SYSTEM, "check that this host can run herodev", _check),
     "init": CommandSpec(SYSTEM, "prepare this host: packages, btrfs code root, sessions dir", _init),
+    "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
+    "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),
+    "repair": CommandSpec(OPERATIONS, "fix what a crash left: half-made sessions, stale snapshots and mounts", _repair),
 }
 
 

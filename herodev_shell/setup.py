@@ -131,7 +131,23 @@ def init(
     steps = [_install_packages(runner, options, confirm)]
     steps += _prepare_filesystem(settings, runner, image, size, options)
     steps.append(_prepare_sessions_dir(settings, runner))
+    steps.append(_enable_quotas(settings, runner))
+    from herodev_shell import audit
+
+    audit.add_detail("steps", {step.name: step.status for step in steps})
     return checks, steps
+
+
+def _enable_quotas(settings: Settings, runner: Runner) -> StepResult:
+    """btrfs quotas: per-session exclusive bytes (list, info, df) and `create --quota`."""
+    root = settings.code_root
+    if runner.dry_run and not btrfs.is_subvolume(root):
+        runner.say(f"would run: btrfs quota enable {root}")
+        return StepResult("quotas", "planned", f"enable btrfs quotas on {root}")
+    if btrfs.quota_enabled(root, runner):
+        return StepResult("quotas", "unchanged", "btrfs quotas already on")
+    btrfs.enable_quota(root, runner)
+    return StepResult("quotas", "planned" if runner.dry_run else "done", "enabled btrfs quotas")
 
 
 def _install_packages(runner: Runner, options: InitOptions, confirm: Confirm) -> StepResult:

@@ -6,6 +6,7 @@ from typing import Any
 
 
 def all_command_sets() -> list[Any]:
+    from herodev_shell.commands.ops_cmds import OperationsCommands
     from herodev_shell.commands.system_cmds import SystemCommands
 
-    return [SystemCommands()]
+    return [SystemCommands(), OperationsCommands()]

@@ -219,3 +219,9 @@ def delete_subvolume_tree(path: Path, runner: Runner) -> list[Path]:
             delete_subvolume(inner, runner)
     delete_subvolume(path, runner)
     return nested
+
+
+def space(path: Path) -> tuple[int, int]:
+    """(size, free) in bytes of the filesystem holding path, as df shows them (statvfs)."""
+    stat = os.statvfs(path)
+    return stat.f_blocks * stat.f_frsize, stat.f_bavail * stat.f_frsize
