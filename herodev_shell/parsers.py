@@ -58,6 +58,48 @@ def _init(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+# --- sessions -------------------------------------------------------------------------------
+
+
+def _session_name(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    help_text = "the session (default: the one chosen by 'use')" if optional else "the session's name"
+    completes(parser.add_argument("name", metavar="NAME", nargs="?" if optional else None, help=help_text), SESSIONS)
+
+
+def _create(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="1-28 characters of a-z, 0-9, '_' or '-', starting with a letter")
+    add_json(parser)
+
+
+def _list(parser: argparse.ArgumentParser) -> None:
+    add_json(parser)
+
+
+def _use(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser, optional=True)
+    parser.add_argument("--clear", action="store_true", help="forget the current session")
+
+
+def _info(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser, optional=True)
+    add_json(parser)
+
+
+def _enter(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser, optional=True)
+    parser.add_argument(
+        "command", metavar="-- CMD ARGS", nargs=argparse.REMAINDER, help="run CMD instead of a login shell"
+    )
+
+
+def _delete(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser)
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="end its processes and throw its changes away without asking"
+    )
+    add_json(parser)
+
+
 # --- operations (disk, audit log, repair, prune, pull) ---------------------------------------
 
 
@@ -86,6 +128,12 @@ class CommandSpec:
 COMMANDS: dict[str, CommandSpec] = {
     "check": CommandSpec(SYSTEM, "check that this host can run herodev", _check),
     "init": CommandSpec(SYSTEM, "prepare this host: packages, btrfs code root, sessions dir", _init),
+    "create": CommandSpec(SESSIONS_CATEGORY, "create a session: a user and a snapshot of the code root", _create),
+    "list": CommandSpec(SESSIONS_CATEGORY, "list the sessions", _list, aliases=("sessions",)),
+    "use": CommandSpec(SESSIONS_CATEGORY, "choose the shell's current session (prompt shows it)", _use),
+    "info": CommandSpec(SESSIONS_CATEGORY, "one session in detail", _info),
+    "enter": CommandSpec(SESSIONS_CATEGORY, "a login shell (or CMD) as the session's user, in its snapshot", _enter),
+    "delete": CommandSpec(SESSIONS_CATEGORY, "remove a session: its snapshot, base and user", _delete),
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
     "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),
     "repair": CommandSpec(OPERATIONS, "fix what a crash left: half-made sessions, stale snapshots and mounts", _repair),

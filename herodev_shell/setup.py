@@ -83,10 +83,11 @@ def check_code_root(settings: Settings) -> list[CheckResult]:
     return results
 
 
-def check_idmap() -> CheckResult:
+def check_idmap(settings: Settings | None = None) -> CheckResult:
     from herodev_shell.system import idmap
 
-    ok, detail = idmap.support()
+    # A real try on the code root (a detached idmapped clone, never attached).
+    ok, detail = idmap.support(settings.code_root if settings else None)
     return CheckResult("idmapped mounts", PASS if ok else WARN, detail)
 
 
@@ -98,7 +99,7 @@ def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     results = [check_distro(packages.read_os_release()), check_privileges(runner)]
     results += check_tools()
     results += check_code_root(settings)
-    results.append(check_idmap())
+    results.append(check_idmap(settings))
     for extra in EXTRA_CHECKS:
         results += extra(settings, runner)
     return results

@@ -7,6 +7,7 @@ from typing import Any
 
 def all_command_sets() -> list[Any]:
     from herodev_shell.commands.ops_cmds import OperationsCommands
+    from herodev_shell.commands.session_cmds import SessionCommands
     from herodev_shell.commands.system_cmds import SystemCommands
 
-    return [SystemCommands(), OperationsCommands()]
+    return [SystemCommands(), SessionCommands(), OperationsCommands()]

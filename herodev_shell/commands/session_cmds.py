@@ -1,0 +1,137 @@
+"""Session commands: create, list (sessions), use, info, enter, delete."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import cmd2
+
+from herodev_shell import layout, sessions
+from herodev_shell.commands.base import HerodevCommands, parser_for
+from herodev_shell.errors import NotFound
+from herodev_shell.parsers import SESSIONS_CATEGORY
+
+LIST_COLUMNS = [
+    ("name", "session"),
+    ("user", "user"),
+    ("created", "created"),
+    ("changes", "changes"),
+    ("processes", "processes"),
+    ("state", "state"),
+    ("path", "path"),
+]
+INFO_COLUMNS = [("field", "field"), ("value", "value")]
+
+
+def _changes_text(changed: bool | None) -> str:
+    return {True: "yes", False: "no", None: "?"}[changed]
+
+
+def _row(info: sessions.SessionInfo) -> dict[str, Any]:
+    row = dict(info.__dict__)
+    row["changes"] = _changes_text(info.changed)
+    row["state"] = "ok" if not info.problems else "half there"
+    return row
+
+
+def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """`enter -- CMD` (session from `use`): argparse took CMD's first word as the name; give it back."""
+    statement = getattr(args, "cmd2_statement", None)
+    argv = list(getattr(statement, "argv", []) or [])
+    if len(argv) > 1 and argv[1] == "--" and args.name is not None:
+        return None, [args.name, *args.command]
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    return args.name, command
+
+
+class SessionCommands(HerodevCommands):
+    DEFAULT_CATEGORY = SESSIONS_CATEGORY
+
+    @cmd2.with_argparser(parser_for("create"))
+    def do_create(self, args: argparse.Namespace) -> None:
+        """Create a session: a user and a snapshot of the code root."""
+        ctx = self.ctx
+        info = sessions.create_session(ctx.settings, ctx.runner, args.name)
+        out = ctx.out(args.json)
+        for note in info.notes:
+            out.note(note)
+        if out.json_mode:
+            out.json(info)
+        elif not ctx.dry_run:
+            out.message(f"created session {info.name}: user {info.user}, snapshot {info.path}")
+
+    def _list(self, args: argparse.Namespace) -> None:
+        ctx = self.ctx
+        found = sessions.list_sessions(ctx.settings)
+        out = ctx.out(args.json)
+        out.records(found, [_row(i) for i in found], LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
+
+    @cmd2.with_argparser(parser_for("list"))
+    def do_list(self, args: argparse.Namespace) -> None:
+        """List the sessions."""
+        self._list(args)
+
+    @cmd2.with_argparser(parser_for("list"))
+    def do_sessions(self, args: argparse.Namespace) -> None:
+        """List the sessions (same as list)."""
+        self._list(args)
+
+    @cmd2.with_argparser(parser_for("use"))
+    def do_use(self, args: argparse.Namespace) -> None:
+        """Choose the shell's current session; `use` alone prints it, `use --clear` forgets it."""
+        ctx = self.ctx
+        out = ctx.out()
+        if args.clear:
+            ctx.current_session = None
+            out.message("no current session")
+            return
+        if args.name is None:
+            out.message(ctx.current_session or "no current session (choose one with 'use NAME')")
+            return
+        if args.name not in layout.session_names(ctx.settings):
+            sessions.get_session(ctx.settings, args.name)  # raises NotFound listing the sessions
+            raise NotFound(f"no session named {args.name!r}")
+        ctx.current_session = args.name
+        out.message(f"using session {args.name}")
+
+    @cmd2.with_argparser(parser_for("info"))
+    def do_info(self, args: argparse.Namespace) -> None:
+        """One session in detail."""
+        ctx = self.ctx
+        info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
+        out = ctx.out(args.json)
+        row = _row(info)
+        rows = [{"field": key, "value": row[key]} for key in row if key not in ("problems", "notes", "changed")]
+        rows += [{"field": "problem", "value": problem} for problem in info.problems]
+        out.records(info, rows, INFO_COLUMNS)
+
+    @cmd2.with_argparser(parser_for("enter"))
+    def do_enter(self, args: argparse.Namespace) -> None:
+        """A login shell, or CMD, as the session's user with its snapshot at the code root."""
+        ctx = self.ctx
+        name, command = _enter_parts(args)
+        status = sessions.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
+        # The command's own exit status, with no message of ours: it has said what it had to.
+        self._cmd.exit_code = status  # type: ignore[union-attr]
+
+    @cmd2.with_argparser(parser_for("delete"))
+    def do_delete(self, args: argparse.Namespace) -> None:
+        """Remove a session: its snapshot, base, metadata and user (refuses to lose work without -f)."""
+        ctx = self.ctx
+        report = sessions.delete_session(ctx.settings, ctx.runner, args.name, force=args.force or ctx.force)
+        if ctx.current_session == args.name and not report.planned:
+            ctx.current_session = None
+        out = ctx.out(args.json)
+        if out.json_mode:
+            out.json(report)
+            return
+        if report.planned:
+            return
+        for lost in report.lost:
+            out.note(f"threw away: {lost}")
+        if report.killed:
+            out.note(f"ended {report.killed} process(es) of {report.user}")
+        out.message(f"deleted session {report.name} ({'; '.join(report.removed)})")

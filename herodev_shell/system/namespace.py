@@ -1,0 +1,162 @@
+"""enter: a private mount namespace where the code root shows a session's snapshot, as its user.
+
+The child unshares a mount namespace, makes every mount private (nothing propagates back),
+mounts the snapshot on the code root (idmapped, or a plain bind when the kernel cannot),
+hides the sessions dir under an empty read-only tmpfs, drops to the session user and execs.
+Setup errors travel back over a close-on-exec pipe, so the parent reports them like any
+other herodev error; once exec succeeds the pipe closes empty.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from herodev_shell.errors import HerodevError
+from herodev_shell.system import idmap
+
+SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_RUN = 126
+_RESET_SIGNALS = ("SIGINT", "SIGQUIT", "SIGPIPE", "SIGXFSZ", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
+
+
+@dataclass(frozen=True)
+class EnterSpec:
+    session: str
+    snapshot: Path
+    code_root: Path
+    hide: Path  # the sessions dir as seen inside: covered by an empty read-only tmpfs
+    user: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    command: tuple[str, ...] = ()  # empty: a login shell
+    userns_fd: int | None = None  # None: bind mount without an id mapping (the chown fallback)
+    term: str | None = None
+    lang: str = "C.UTF-8"
+
+
+def session_env(spec: EnterSpec) -> dict[str, str]:
+    env = {
+        "HOME": spec.home,
+        "USER": spec.user,
+        "LOGNAME": spec.user,
+        "SHELL": spec.shell,
+        "PATH": SESSION_PATH,
+        "LANG": spec.lang,
+        "HERODEV_SESSION": spec.session,
+    }
+    if spec.term:
+        env["TERM"] = spec.term
+    return env
+
+
+def _mount_session(spec: EnterSpec) -> None:
+    idmap.unshare(idmap.CLONE_NEWNS)
+    idmap.mount(None, "/", None, idmap.MS_REC | idmap.MS_PRIVATE)
+    target = os.fspath(spec.code_root)
+    if spec.userns_fd is not None:
+        fd = idmap.idmapped_clone(spec.snapshot, spec.userns_fd, idmap.MOUNT_ATTR_NOSUID | idmap.MOUNT_ATTR_NODEV)
+        try:
+            idmap.move_mount(fd, target)
+        finally:
+            os.close(fd)
+    else:
+        idmap.mount(os.fspath(spec.snapshot), target, None, idmap.MS_BIND)
+        idmap.mount(None, target, None, idmap.MS_BIND | idmap.MS_REMOUNT | idmap.MS_NOSUID | idmap.MS_NODEV)
+    if spec.hide.is_dir():
+        flags = idmap.MS_RDONLY | idmap.MS_NOSUID | idmap.MS_NODEV | idmap.MS_NOEXEC
+        idmap.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
+
+
+def _child(spec: EnterSpec, report_fd: int) -> None:
+    """Never returns: execs, or reports why not and exits."""
+    code, message = 1, "unknown failure"
+    try:
+        for name in _RESET_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        _mount_session(spec)
+        os.initgroups(spec.user, spec.gid)
+        os.setgid(spec.gid)
+        os.setuid(spec.uid)
+        os.umask(0o022)
+        os.chdir(spec.code_root)
+        env = session_env(spec)
+        if spec.command:
+            argv, program = list(spec.command), spec.command[0]
+        else:  # a login shell: argv[0] starts with '-'
+            argv, program = ["-" + os.path.basename(spec.shell)], spec.shell
+        try:
+            if spec.command:
+                os.execvpe(program, argv, env)
+            os.execve(program, argv, env)
+        except FileNotFoundError:
+            code, message = EXIT_NOT_FOUND, f"{program}: command not found in the session"
+        except PermissionError:
+            code, message = EXIT_CANNOT_RUN, f"{program}: permission denied in the session"
+    except OSError as exc:
+        message = f"cannot enter the session: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    except BaseException as exc:
+        message = f"cannot enter the session: {exc}"
+    try:
+        os.write(report_fd, f"{code}:{message}".encode())
+    finally:
+        os._exit(code)
+
+
+def _wait_status(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            return 1
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _take_back_terminal() -> None:
+    """An interactive shell may have left the terminal's foreground group pointing at itself."""
+    try:
+        if not os.isatty(0) or os.tcgetpgrp(0) == os.getpgrp():
+            return
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(0, os.getpgrp())
+        finally:
+            signal.signal(signal.SIGTTOU, previous)
+    except OSError:
+        pass
+
+
+def enter(spec: EnterSpec) -> int:
+    """Run the session's shell or command; its exit status (128+N when a signal ended it)."""
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        _child(spec, report_w)
+    os.close(report_w)
+    # Ctrl-C and Ctrl-\ belong to the session's programs; we only wait for them.
+    previous = {
+        signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP)
+    }
+    try:
+        with os.fdopen(report_r, "rb") as report:
+            failure = report.read()
+        status = _wait_status(pid)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _take_back_terminal()
+    if failure:
+        code, _, message = failure.decode(errors="replace").partition(":")
+        raise HerodevError(message, exit_code=int(code) if code.isdigit() else 1)
+    return status
