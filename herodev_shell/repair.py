@@ -200,7 +200,8 @@ def _lock_problem(settings: Settings) -> list[Problem]:
         pass
     except PermissionError:
         return []
-    return [Problem(STALE_LOCK, None, str(settings.lock_file), f"held by pid {pid}, which is gone", "clear the note")]
+    detail = f"pid {pid} died holding it (the lock went with it; its note stayed)"
+    return [Problem(STALE_LOCK, None, str(settings.lock_file), detail, "clear the note")]
 
 
 def _qgroup_problems(settings: Settings, runner: Runner) -> list[Problem]:
@@ -228,8 +229,6 @@ def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> l
 
 def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
     """Apply one fix; returns what was done."""
-    from herodev_shell.hoststate import require_state
-
     paths = session_paths(settings, problem.session) if problem.session else None
     kind = problem.kind
     if kind == SESSION_MOUNT:
@@ -270,16 +269,38 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
             btrfs.snapshot(paths.snapshot, paths.base, runner, read_only=True)
         return f"took {paths.base} from the session"
     if kind == SNAPSHOT_WITHOUT_METADATA:
-        require_state(settings)
         _rebuild_metadata(settings, runner, paths)
         return f"wrote {paths.meta}"
     raise HerodevError(f"no repair for {kind}")
 
 
 def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -> None:
-    from herodev_shell import sessions
+    """The metadata create writes last, from what is on disk now (a create cut before it)."""
+    from herodev_shell import audit, sessions
+    from herodev_shell.hoststate import require_state
+    from herodev_shell.system import idmap
 
-    sessions.rebuild_metadata(settings, runner, paths)
+    state = require_state(settings)
+    user = users.lookup(paths.user)
+    if user is None:
+        raise HerodevError(f"user {paths.user} is missing")
+    use_idmap, _ = idmap.support(settings.code_root)
+    if runner.dry_run:
+        return
+    meta: dict[str, object] = {
+        "name": paths.name,
+        "user": paths.user,
+        "uid": user.uid,
+        "gid": user.gid,
+        "created": audit.now_iso(),
+        "base_generation": btrfs.subvolume_generation(paths.base, runner),
+        "code_owner_uid": state.code_owner_uid,
+        "code_owner_gid": state.code_owner_gid,
+        "access": sessions.ACCESS_IDMAP if use_idmap else sessions.ACCESS_CHOWN,
+        "code_root": os.fspath(settings.code_root),
+        "recovered_by": "repair",
+    }
+    sessions.write_meta(paths, meta)
 
 
 # Order matters: mounts first (they pin subvolumes), then users before metadata.
@@ -303,12 +324,16 @@ def repair(settings: Settings, runner: Runner) -> list[Repaired]:
 
     if os.geteuid() != 0 and not runner.dry_run:
         raise NeedsRoot("repair")
-    lock = exclusive_lock(settings.lock_file) if settings.sessions_dir.exists() else contextlib.nullcontext()
-    results = []
+    # Under --dry-run even the lock's note stays as it is.
+    lockable = settings.sessions_dir.exists() and not runner.dry_run
+    lock = exclusive_lock(settings.lock_file) if lockable else contextlib.nullcontext()
+    # Taking the lock overwrites a dead holder's note: look at it first.
+    results = [
+        Repaired(p.kind, None, p.path, PLANNED if runner.dry_run else FIXED, p.fix + ": " + p.detail)
+        for p in _lock_problem(settings)
+    ]
     with lock:
-        problems = find_problems(settings, runner)
-        # our own lock note is fresh now; a stale one was overwritten by taking the lock
-        problems = [p for p in problems if p.kind != STALE_LOCK]
+        problems = [p for p in find_problems(settings, runner) if p.kind != STALE_LOCK]
         problems.sort(key=lambda p: _ORDER.index(p.kind))
         for problem in problems:
             if runner.dry_run:

@@ -20,6 +20,7 @@ def exclusive_lock(path: Path, wait_seconds: float = 120.0) -> Iterator[None]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    locked = False
     try:
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -36,6 +37,10 @@ def exclusive_lock(path: Path, wait_seconds: float = 120.0) -> Iterator[None]:
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        locked = True
         yield
     finally:
+        if locked:
+            # A pid note left behind means its process died holding the lock (repair reports it).
+            os.ftruncate(fd, 0)
         os.close(fd)
