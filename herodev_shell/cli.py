@@ -20,6 +20,12 @@ Run 'herodev help COMMAND' or 'herodev COMMAND -h' for a command's options."""
 
 
 class _GlobalParser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        # The command list imports parsers.py: only when help is asked for, not for --version.
+        if self.epilog is None:
+            self.epilog = EPILOG.format(commands=_commands_epilog())
+        return super().format_help()
+
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {message}\nhint: herodev --help lists the options\n")
         raise SystemExit(EXIT_USAGE)
@@ -36,7 +42,6 @@ def global_parser() -> argparse.ArgumentParser:
     parser = _GlobalParser(
         prog="herodev",
         description="Isolated copies of the code tree for every developer or agent, and their work back out.",
-        epilog=EPILOG.format(commands=_commands_epilog()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-c", "--command", dest="command_text", metavar="TEXT", help="run commands split on ';'")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import traceback
+from pathlib import Path
 from typing import Any
 
 import cmd2
 from cmd2 import Cmd2ArgparseError
 
-from herodev_shell import parsers
+from herodev_shell.commands.base import build_parser
 from herodev_shell.context import AppContext
 from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
+from herodev_shell.help_text import help_listing
 from herodev_shell.scripting import split_commands
+from herodev_shell.toolbar import Toolbar
 
 # cmd2 built-ins that make no sense here (or would run arbitrary code as root).
 _REMOVED_BUILTINS = ("shell", "edit", "run_pyscript", "run_script", "set", "shortcuts", "py", "ipy")
@@ -20,8 +24,20 @@ _HIDDEN_BUILTINS = ("alias", "macro")
 
 
 def shell_parser(name: str) -> cmd2.Cmd2ArgumentParser:
-    """The cmd2 parser of a command, built from the shared factory in parsers.py."""
-    return parsers.build(name, cmd2.Cmd2ArgumentParser)  # type: ignore[return-value]
+    """The cmd2 parser of a command, built from the shared factory in parsers.py, completing."""
+    return build_parser(name)
+
+
+def history_file() -> str:
+    """~/.local/state/herodev/history, created 0600 in a 0700 directory; "" when HOME is unusable."""
+    path = Path(os.path.expanduser("~")) / ".local" / "state" / "herodev" / "history"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
+        os.chmod(path, 0o600)
+    except OSError:
+        return ""
+    return str(path)
 
 
 class HerodevShell(cmd2.Cmd):
@@ -32,16 +48,24 @@ class HerodevShell(cmd2.Cmd):
 
         for name in _REMOVED_BUILTINS:
             setattr(self, f"do_{name}", None)
+        self.ctx = ctx
+        # A person at a terminal gets history and the toolbar; pipes and scripts get neither.
+        terminal = ctx.interactive and ctx.renderer.color
+        self.toolbar = Toolbar(ctx, redraw=self._redraw) if terminal else None
         super().__init__(
             allow_cli_args=False,
+            # '|' and '>' would run shell commands or write files as root: not part of herodev.
+            allow_redirection=False,
             terminators=[],  # ';' is split by us, quote-aware, so nothing after it is dropped
             shortcuts={},
             command_sets=all_command_sets(),
             include_py=False,
             include_ipy=False,
+            persistent_history_file=history_file() if ctx.interactive else "",
+            enable_bottom_toolbar=self.toolbar is not None,
+            auto_suggest=terminal,
             **kwargs,
         )
-        self.ctx = ctx
         self.hidden_commands.extend(_HIDDEN_BUILTINS)
         self.exit_code = 0
         self.default_error = "unknown command {}"
@@ -56,7 +80,42 @@ class HerodevShell(cmd2.Cmd):
 
     def postcmd(self, stop: bool, statement: cmd2.Statement | str) -> bool:
         self._update_prompt()
+        if self.toolbar is not None:
+            self.toolbar.poke()
         return stop
+
+    # --- toolbar (terminal only) --------------------------------------------------------
+    def get_bottom_toolbar(self) -> Any:
+        return self.toolbar.text() if self.toolbar is not None else None
+
+    def _redraw(self) -> None:
+        app = getattr(getattr(self, "main_session", None), "app", None)
+        if app is not None and app.is_running:
+            app.invalidate()  # thread-safe in prompt_toolkit
+
+    def preloop(self) -> None:
+        if self.toolbar is not None:
+            self.toolbar.start()
+
+    def postloop(self) -> None:
+        if self.toolbar is not None:
+            self.toolbar.stop()
+
+    # --- help ---------------------------------------------------------------------------
+    @cmd2.with_argparser(cmd2.Cmd._build_help_parser)
+    def do_help(self, args: Any) -> None:
+        """List the commands by category, or show one command's full help."""
+        if args.command and not args.verbose:
+            cmd2.Cmd.do_help.__wrapped__(self, args)  # type: ignore[attr-defined]
+            if not self.last_result:
+                self.exit_code = EXIT_USAGE
+            return
+        self.last_result = True
+        self.poutput(help_listing(self._visible_by_category()))
+
+    def _visible_by_category(self) -> dict[str, list[str]]:
+        by_category, _ = self._build_command_info()
+        return by_category
 
     # --- running ------------------------------------------------------------------------
     def onecmd_plus_hooks(self, line: str, **kwargs: Any) -> bool:
@@ -76,9 +135,11 @@ class HerodevShell(cmd2.Cmd):
         failure: str | None = None
         try:
             return super().onecmd(statement, add_to_history=add_to_history)
-        except Cmd2ArgparseError:
-            self.exit_code = EXIT_USAGE
-            failure = "usage error"
+        except Cmd2ArgparseError as exc:
+            # -h/--help ends argparse with status 0: that is a success, not a usage error.
+            code = getattr(exc.__cause__, "code", EXIT_USAGE)
+            self.exit_code = code if isinstance(code, int) else EXIT_USAGE
+            failure = "usage error" if self.exit_code else None
             raise
         except HerodevError as error:
             self.ctx.renderer.error(error)
@@ -106,7 +167,7 @@ class HerodevShell(cmd2.Cmd):
         """One audit line for every changing command, whatever its outcome (see audit.py)."""
         from herodev_shell import audit
 
-        if isinstance(statement, str):
+        if not isinstance(statement, cmd2.Statement):  # a Statement is a str too: test the class
             statement = self.statement_parser.parse(statement)
         details = audit.take_details()
         if statement.command not in audit.AUDITED or self.ctx.dry_run:
