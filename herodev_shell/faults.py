@@ -14,7 +14,20 @@ from herodev_shell.errors import HerodevError
 ENV_VAR = "HERODEV_FAIL_AT"
 
 
+# HERODEV_KILL_AT=STEP: the process SIGKILLs itself there, as a crash or `kill -9` would
+# (no undo, no cleanup): the reliability suite then checks that `repair` recovers.
+KILL_VAR = "HERODEV_KILL_AT"
+
+
+def _named(variable: str, step: str) -> bool:
+    wanted = os.environ.get(variable, "")
+    return bool(wanted) and step in (part.strip() for part in wanted.split(","))
+
+
 def maybe_fail(step: str) -> None:
-    wanted = os.environ.get(ENV_VAR, "")
-    if wanted and step in (part.strip() for part in wanted.split(",")):
+    if _named(KILL_VAR, step):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    if _named(ENV_VAR, step):
         raise HerodevError(f"injected failure at {step} ({ENV_VAR} is set: test only)")

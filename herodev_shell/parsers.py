@@ -68,6 +68,10 @@ def _session_name(parser: argparse.ArgumentParser, optional: bool = False) -> No
 
 def _create(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="1-28 characters of a-z, 0-9, '_' or '-', starting with a letter")
+    completes(
+        parser.add_argument("--quota", metavar="SIZE", help="cap the session's own disk use (e.g. 10G; btrfs quota)"),
+        SIZES,
+    )
     add_json(parser)
 
 

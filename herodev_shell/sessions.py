@@ -21,7 +21,7 @@ from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
 from herodev_shell.faults import maybe_fail
 from herodev_shell.hoststate import require_state
 from herodev_shell.names import allowed_text, name_problem, validate_name
-from herodev_shell.system import btrfs, idmap, users
+from herodev_shell.system import btrfs, idmap, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info
@@ -182,11 +182,13 @@ def _refuse_existing(settings: Settings, paths: layout.SessionPaths) -> None:
         )
 
 
-def create_session(settings: Settings, runner: Runner, name: str) -> SessionInfo:
+def create_session(settings: Settings, runner: Runner, name: str, quota: int | None = None) -> SessionInfo:
     """User + base snapshot + writable snapshot + metadata; any failure undoes the earlier steps."""
     require_root("create", runner)
     validate_name(settings, name)
     state = require_state(settings)
+    if quota is not None and not btrfs.quota_enabled(settings.code_root, runner):
+        raise HerodevError("--quota needs btrfs quotas, which are off", hint="run 'sudo herodev init' to turn them on")
     paths = layout.session_paths(settings, name)
     existing = users.lookup(paths.user)
     if existing is not None and not existing.is_session_user and not paths.meta.exists():
@@ -208,8 +210,11 @@ def create_session(settings: Settings, runner: Runner, name: str) -> SessionInfo
             user = users.lookup(paths.user)
             if user is None:
                 raise HerodevError(f"useradd reported success but {paths.user} does not exist")
+            subids.ensure(user.name, user.uid, runner)  # rootless podman needs subordinate ids
             notes = _make_snapshots(settings, runner, paths, state, user, use_idmap, idmap_detail, undo)
             maybe_fail("create:after-snapshot")
+            if quota is not None:
+                btrfs.limit_exclusive(paths.snapshot, quota, runner)
             meta: dict[str, object] = {
                 "name": name,
                 "user": paths.user,
@@ -221,6 +226,7 @@ def create_session(settings: Settings, runner: Runner, name: str) -> SessionInfo
                 "code_owner_gid": state.code_owner_gid,
                 "access": ACCESS_IDMAP if use_idmap else ACCESS_CHOWN,
                 "code_root": os.fspath(settings.code_root),
+                "quota": quota,
             }
             write_meta(paths, meta)
             undo.append((f"metadata {paths.meta}", lambda: paths.meta.unlink(missing_ok=True)))
@@ -381,17 +387,28 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
             runner.say(f"would remove {', '.join(removed)}")
             return DeleteReport(name, paths.user, len(pids), tuple(work), tuple(removed), planned=True)
         killed = users.kill_processes_of(user.uid, runner) if user and pids else 0
-        for piece in (paths.scan, paths.snapshot, paths.base):
+        maybe_fail("delete:after-processes")
+        for step, piece in (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base)):
             if piece.exists():
-                btrfs.delete_subvolume(piece, runner)
+                # subvolumes a session user (or podman) made inside would make a plain delete fail
+                btrfs.delete_subvolume_tree(piece, runner)
+            maybe_fail(f"delete:after-{step}")
         if user:
             users.delete_user(paths.user, runner)
+            maybe_fail("delete:after-user")
         # The metadata goes last: a delete cut short still lists the session, to be retried.
         paths.meta.unlink(missing_ok=True)
     return DeleteReport(name, paths.user, killed, tuple(work), tuple(removed))
 
 
 # --- enter ----------------------------------------------------------------------------------
+
+
+def _mark_entered(paths: layout.SessionPaths) -> None:
+    """last_entered in the metadata: prune keeps sessions entered recently."""
+    meta = read_meta(paths)
+    if meta:
+        write_meta(paths, {**meta, "last_entered": _now()})
 
 
 def enter_session(settings: Settings, runner: Runner, name: str, command: list[str]) -> int:
@@ -409,6 +426,7 @@ def enter_session(settings: Settings, runner: Runner, name: str, command: list[s
     if runner.dry_run:
         runner.say(f"would enter session {name} as {user.name}: {' '.join(command) or user.shell}")
         return 0
+    _mark_entered(layout.session_paths(settings, name))
     userns_fd = None
     if info.access == ACCESS_IDMAP:
         owner_uid = info.code_owner_uid if info.code_owner_uid is not None else 0

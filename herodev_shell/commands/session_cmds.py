@@ -11,6 +11,8 @@ from herodev_shell import layout, sessions
 from herodev_shell.commands.base import HerodevCommands, parser_for
 from herodev_shell.errors import NotFound
 from herodev_shell.parsers import SESSIONS_CATEGORY
+from herodev_shell.render import to_plain
+from herodev_shell.usage import human_size, session_usage
 
 LIST_COLUMNS = [
     ("name", "session"),
@@ -19,6 +21,7 @@ LIST_COLUMNS = [
     ("changes", "changes"),
     ("processes", "processes"),
     ("state", "state"),
+    ("own_disk", "own disk"),
     ("path", "path"),
 ]
 INFO_COLUMNS = [("field", "field"), ("value", "value")]
@@ -33,6 +36,12 @@ def _row(info: sessions.SessionInfo) -> dict[str, Any]:
     row["changes"] = _changes_text(info.changed)
     row["state"] = "ok" if not info.problems else "half there"
     return row
+
+
+def _disk_fields(ctx: Any, names: list[str]) -> dict[str, dict[str, int | None]]:
+    """name -> exclusive bytes and quota, from one btrfs qgroup listing (usage.py)."""
+    found = session_usage(ctx.settings, ctx.runner, names)
+    return {name: {"exclusive": found[name].exclusive, "quota": found[name].limit} for name in names}
 
 
 def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
@@ -54,7 +63,10 @@ class SessionCommands(HerodevCommands):
     def do_create(self, args: argparse.Namespace) -> None:
         """Create a session: a user and a snapshot of the code root."""
         ctx = self.ctx
-        info = sessions.create_session(ctx.settings, ctx.runner, args.name)
+        from herodev_shell.config import parse_size
+
+        quota = parse_size(args.quota) if args.quota else None
+        info = sessions.create_session(ctx.settings, ctx.runner, args.name, quota=quota)
         out = ctx.out(args.json)
         for note in info.notes:
             out.note(note)
@@ -67,7 +79,10 @@ class SessionCommands(HerodevCommands):
         ctx = self.ctx
         found = sessions.list_sessions(ctx.settings)
         out = ctx.out(args.json)
-        out.records(found, [_row(i) for i in found], LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
+        sizes = _disk_fields(ctx, [i.name for i in found])
+        data = [{**to_plain(i), **sizes[i.name]} for i in found]
+        rows = [_row(i) | {"own_disk": human_size(sizes[i.name]["exclusive"])} for i in found]
+        out.records(data, rows, LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
 
     @cmd2.with_argparser(parser_for("list"))
     def do_list(self, args: argparse.Namespace) -> None:
@@ -103,10 +118,11 @@ class SessionCommands(HerodevCommands):
         ctx = self.ctx
         info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
         out = ctx.out(args.json)
-        row = _row(info)
+        sizes = _disk_fields(ctx, [info.name])[info.name]
+        row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
         rows = [{"field": key, "value": row[key]} for key in row if key not in ("problems", "notes", "changed")]
         rows += [{"field": "problem", "value": problem} for problem in info.problems]
-        out.records(info, rows, INFO_COLUMNS)
+        out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
 
     @cmd2.with_argparser(parser_for("enter"))
     def do_enter(self, args: argparse.Namespace) -> None:
