@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from herodev_shell import parsers
 
-CATEGORY_ORDER = (parsers.SYSTEM, parsers.SESSIONS_CATEGORY, parsers.REPOSITORIES, parsers.CHANGES)
+CATEGORY_ORDER = (parsers.SYSTEM, parsers.SESSIONS_CATEGORY, parsers.REPOSITORIES, parsers.CHANGES, parsers.OPERATIONS)
 SHELL_CATEGORY = "Shell"
 SHELL_SUMMARIES = {
     "help": "list the commands, or show one command's options (help COMMAND)",
