@@ -121,6 +121,62 @@ def _repair(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+# --- repositories and changes ---------------------------------------------------------------
+
+
+def _repo_args(parser: argparse.ArgumentParser, help_text: str) -> None:
+    completes(parser.add_argument("repos", metavar="REPO", nargs="*", help=help_text), REPOS)
+
+
+def _repos(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    add_json(parser)
+
+
+def _reorganize(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    parser.add_argument(
+        "--dry-run", dest="plan_only", action="store_true", help="print the plan (from -> to), change nothing"
+    )
+    add_json(parser)
+
+
+def _changes(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    parser.add_argument(
+        "--full", action="store_true", help="inspect every repository instead of following the btrfs change stream"
+    )
+    parser.add_argument("--all", action="store_true", help="list unchanged repositories too")
+    add_json(parser)
+
+
+def _diff(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    _repo_args(parser, "repositories to show (default: every changed one); paths relative to the code root")
+    parser.add_argument("--stat", action="store_true", help="a summary of changed files instead of the patches")
+    add_json(parser)
+
+
+def _commit(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    parser.add_argument("-m", "--message", metavar="MSG", required=True, help="the commit message")
+    _repo_args(parser, "repositories to commit in (default: every changed one)")
+    add_json(parser)
+
+
+def _push(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    parser.add_argument("-m", "--message", metavar="MSG", help="commit all changes with MSG first")
+    parser.add_argument(
+        "--remote",
+        metavar="REMOTE",
+        help="push to this remote of the code root's repository, or this URL (needed for a repository "
+        "that exists only in the session)",
+    )
+    _repo_args(parser, "repositories to push (default: every one with unpushed commits)")
+    add_json(parser)
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     category: str
@@ -141,6 +197,12 @@ COMMANDS: dict[str, CommandSpec] = {
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
     "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),
     "repair": CommandSpec(OPERATIONS, "fix what a crash left: half-made sessions, stale snapshots and mounts", _repair),
+    "repos": CommandSpec(REPOSITORIES, "git repositories under the code root (or in a session)", _repos),
+    "reorganize": CommandSpec(REPOSITORIES, "move repositories to <server>/<org>/<repo> by remote URL", _reorganize),
+    "changes": CommandSpec(CHANGES, "repositories with uncommitted changes or unpushed commits", _changes),
+    "diff": CommandSpec(CHANGES, "the changes themselves: staged, unstaged, unpushed commits", _diff),
+    "commit": CommandSpec(CHANGES, "commit all changes in the changed (or named) repositories", _commit),
+    "push": CommandSpec(CHANGES, "push each repository's current branch to the code root's remote", _push),
 }
 
 

@@ -1,0 +1,114 @@
+"""The git command line, only ever run in trusted repositories (the code root's), via the runner.
+
+Session repositories are never a git CLI working directory: their commits are fetched *from*
+them with `git upload-pack`, which runs none of the session's hooks, fsmonitor or
+`uploadpack.packObjectsHook` (git reads that key from protected config only). Every call also
+switches hooks and fsmonitor off, in case the code root's own repository carries some.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from herodev_shell.errors import _last_meaningful_line
+from herodev_shell.system.runner import Runner
+
+PUSH_TIMEOUT = 300.0
+
+
+def _git(repo: Path) -> list[str]:
+    return [
+        "git",
+        "-c",
+        f"safe.directory={os.fspath(repo)}",
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "core.fsmonitor=false",
+        "-C",
+        os.fspath(repo),
+    ]
+
+
+def _env() -> dict[str, str]:
+    # No terminal prompts from a credential helper we cannot answer; no pager.
+    return {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+
+
+@dataclass(frozen=True)
+class GitOutcome:
+    ok: bool
+    reason: str
+    summary: str = ""  # porcelain summary (e.g. 'abc..def', '[new branch]')
+
+
+def fetch_from_untrusted(
+    trusted_repo: Path, untrusted_repo: Path, branch: str, into_ref: str, runner: Runner
+) -> GitOutcome:
+    """Copy `branch` of an untrusted repository into `into_ref` of a trusted one.
+
+    The upload-pack side is allowed to read a repository owned by another user for this one
+    call (safe.directory names exactly that repository), and runs none of its code.
+    """
+    upload_pack = shlex.join(
+        [
+            "git",
+            "-c",
+            f"safe.directory={os.fspath(untrusted_repo)}",
+            "-c",
+            f"safe.directory={os.fspath(untrusted_repo / '.git')}",
+            "upload-pack",
+        ]
+    )
+    argv = [
+        *_git(trusted_repo),
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-recurse-submodules",
+        f"--upload-pack={upload_pack}",
+        os.fspath(untrusted_repo),
+        f"+refs/heads/{branch}:{into_ref}",
+    ]
+    result = runner.run(argv, changes=True, check=False, env=_env(), timeout=PUSH_TIMEOUT)
+    if result.ok:
+        return GitOutcome(True, "")
+    return GitOutcome(False, _last_meaningful_line(result.stderr) or f"git fetch exited {result.returncode}")
+
+
+def init_bare(path: Path, runner: Runner) -> None:
+    runner.run(["git", "init", "--quiet", "--bare", os.fspath(path)], env=_env())
+
+
+def delete_ref(repo: Path, ref: str, runner: Runner) -> None:
+    runner.run([*_git(repo), "update-ref", "-d", ref], check=False, env=_env())
+
+
+def push(repo: Path, remote: str, source_ref: str, branch: str, runner: Runner) -> GitOutcome:
+    """`git push --porcelain REMOTE SRC:refs/heads/BRANCH` from a trusted repository, with the
+    operator's own ssh config, keys and credential helpers; git's reason when it fails."""
+    argv = [*_git(repo), "push", "--porcelain", "--no-verify", remote, f"{source_ref}:refs/heads/{branch}"]
+    result = runner.run(argv, changes=True, check=False, env=_env(), timeout=PUSH_TIMEOUT)
+    flag, summary = _porcelain_ref_line(result.stdout)
+    if result.ok and flag != "!":
+        return GitOutcome(True, "", summary)
+    if flag == "!":
+        reason = summary.strip("[] ") or "rejected"
+        detail = _last_meaningful_line(
+            "\n".join(line for line in result.stderr.splitlines() if "failed to push" not in line)
+        )
+        return GitOutcome(False, f"{reason}: {detail}" if detail and detail not in reason else reason, summary)
+    return GitOutcome(False, _last_meaningful_line(result.stderr) or f"git push exited {result.returncode}", summary)
+
+
+def _porcelain_ref_line(stdout: str) -> tuple[str, str]:
+    """(flag, summary) of the ref line of `git push --porcelain` output, ('', '') if none."""
+    for line in stdout.splitlines():
+        if "\t" in line and line[:1] in (" ", "+", "-", "*", "!", "="):
+            fields = line.split("\t")
+            return line[0], fields[2] if len(fields) > 2 else ""
+    return "", ""

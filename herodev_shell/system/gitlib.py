@@ -1,0 +1,346 @@
+"""Reading and committing in git repositories with pygit2 (libgit2), never the git CLI.
+
+libgit2 runs no hooks, no core.fsmonitor, no external diff or textconv driver and no filter
+process, which is why everything herodev does inside an (untrusted) session repository as root
+goes through here. Owner validation is switched off only while a repository under a root we
+were given is opened (session repositories belong to the code owner on disk), and back on at
+once: it is a process-wide libgit2 option.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from herodev_shell.errors import HerodevError
+
+
+class UnsafePath(HerodevError):
+    """A path that leaves the tree it must stay in (a symlink, a gitfile pointing elsewhere)."""
+
+
+def _pygit2() -> Any:
+    import pygit2  # heavy (80 ms): only when a repository is really opened
+
+    return pygit2
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """root/relative, refusing any symlink or '..' on the way: resolution never leaves root."""
+    path = root
+    for part in Path(relative).parts:
+        if part in ("", ".", "..") or "/" in part:
+            raise UnsafePath(f"{relative}: not a plain relative path")
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            raise HerodevError(f"{relative}: no such repository") from None
+        if stat.S_ISLNK(mode):
+            raise UnsafePath(f"{relative}: {part} is a symbolic link; herodev does not follow links in a session")
+    return path
+
+
+def _inside(path: str, root: Path) -> bool:
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip("/") + "/")
+
+
+def git_dir_of(workdir: Path, root: Path) -> Path:
+    """The repository's git dir; a `.git` file (submodules, worktrees) must point inside root."""
+    dot_git = workdir / ".git"
+    mode = os.lstat(dot_git).st_mode
+    if stat.S_ISDIR(mode):
+        git_dir = dot_git
+    elif stat.S_ISREG(mode):
+        text = dot_git.read_text(errors="replace").strip()
+        if not text.startswith("gitdir:"):
+            raise UnsafePath(f"{dot_git}: not a git file")
+        target = text[len("gitdir:") :].strip()
+        git_dir = Path(os.path.normpath(workdir / target))
+    else:
+        raise UnsafePath(f"{dot_git}: a symbolic link or special file")
+    if not _inside(str(git_dir), root):
+        raise UnsafePath(f"{dot_git} points outside {root}")
+    common = git_dir / "commondir"
+    if common.is_file() and not _inside(str(git_dir / common.read_text().strip()), root):
+        raise UnsafePath(f"{common} points outside {root}")
+    return git_dir
+
+
+@contextlib.contextmanager
+def _owner_validation_off() -> Iterator[None]:
+    pygit2 = _pygit2()
+    options = pygit2.enums.Option
+    previous = pygit2.option(options.GET_OWNER_VALIDATION)
+    pygit2.option(options.SET_OWNER_VALIDATION, 0)
+    try:
+        yield
+    finally:
+        pygit2.option(options.SET_OWNER_VALIDATION, previous)
+
+
+def open_repo(workdir: Path, root: Path) -> Any:
+    """Open the repository whose working tree is `workdir` (checked to lie inside `root`).
+
+    Owner validation is off only for this call: the repository is one we found ourselves under
+    a root we trust to contain it, whoever owns its files.
+    """
+    pygit2 = _pygit2()
+    if not _inside(str(workdir), root):
+        raise UnsafePath(f"{workdir} is outside {root}")
+    git_dir_of(workdir, root)
+    with _owner_validation_off():
+        try:
+            return pygit2.Repository(str(workdir), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        except pygit2.GitError as exc:
+            raise HerodevError(f"{workdir}: not a readable git repository ({exc})") from None
+
+
+# --- what a repository says about itself ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    branch: str | None  # None when detached or unborn
+    head: str | None  # commit id, None when unborn
+    upstream: str | None  # e.g. origin/main
+    remote_name: str | None
+    remote_url: str | None
+
+
+def head_info(repo: Any) -> HeadInfo:
+    pygit2 = _pygit2()
+    branch = upstream = remote_name = None
+    head = None
+    if not repo.head_is_unborn:
+        head = str(repo.head.target)
+        if not repo.head_is_detached:
+            branch = repo.head.shorthand
+    else:
+        ref = repo.references.get("HEAD")
+        target = getattr(ref, "target", "") if ref is not None else ""
+        if isinstance(target, str) and target.startswith("refs/heads/"):
+            branch = target[len("refs/heads/") :]
+    if branch:
+        config = repo.config
+        with contextlib.suppress(KeyError, pygit2.GitError):
+            remote_name = config[f"branch.{branch}.remote"]
+        with contextlib.suppress(KeyError, pygit2.GitError):
+            merge = config[f"branch.{branch}.merge"]
+            if remote_name and merge.startswith("refs/heads/"):
+                upstream = f"{remote_name}/{merge[len('refs/heads/') :]}"
+    if remote_name is None or remote_name == ".":
+        names = list(repo.remotes.names())
+        remote_name = "origin" if "origin" in names else (names[0] if names else None)
+    remote_url = None
+    if remote_name:
+        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+            remote_url = repo.remotes[remote_name].url
+    return HeadInfo(branch, head, upstream, remote_name, remote_url)
+
+
+def remote_urls(repo: Any) -> dict[str, str]:
+    urls = {}
+    for remote in repo.remotes:
+        if remote.url:
+            urls[remote.name] = remote.url
+    return urls
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    staged: int = 0
+    modified: int = 0
+    deleted: int = 0
+    untracked: int = 0
+    conflicted: int = 0
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.staged or self.modified or self.deleted or self.untracked or self.conflicted)
+
+
+def status_counts(repo: Any) -> StatusCounts:
+    fs = _pygit2().enums.FileStatus
+    staged_mask = fs.INDEX_NEW | fs.INDEX_MODIFIED | fs.INDEX_DELETED | fs.INDEX_RENAMED | fs.INDEX_TYPECHANGE
+    modified_mask = fs.WT_MODIFIED | fs.WT_TYPECHANGE | fs.WT_RENAMED | fs.WT_UNREADABLE
+    staged = modified = deleted = untracked = conflicted = 0
+    for flags in repo.status(untracked_files="all", ignored=False).values():
+        if flags & fs.CONFLICTED:
+            conflicted += 1
+            continue
+        if flags & staged_mask:
+            staged += 1
+        if flags & modified_mask:
+            modified += 1
+        if flags & fs.WT_DELETED:
+            deleted += 1
+        if flags & fs.WT_NEW:
+            untracked += 1
+    return StatusCounts(staged, modified, deleted, untracked, conflicted)
+
+
+def ahead_behind(repo: Any, upstream: str | None) -> tuple[int, int]:
+    """Commits of HEAD not in the upstream, and the reverse; (0, 0) without an upstream."""
+    if not upstream or repo.head_is_unborn:
+        return 0, 0
+    ref = repo.references.get(f"refs/remotes/{upstream}")
+    if ref is None:
+        return 0, 0
+    ahead, behind = repo.ahead_behind(repo.head.target, ref.resolve().target)
+    return int(ahead), int(behind)
+
+
+def commits_since(repo: Any, head: str | None, base: str | None) -> int:
+    """Commits reachable from head but not from base (base unknown: 0)."""
+    if not head or head == base:
+        return 0
+    pygit2 = _pygit2()
+    if base is None:
+        return 0
+    try:
+        return int(repo.ahead_behind(pygit2.Oid(hex=head), pygit2.Oid(hex=base))[0])
+    except (KeyError, ValueError, pygit2.GitError):
+        return 1  # the base commit is gone from this repository: it certainly changed
+
+
+def local_branches(repo: Any) -> dict[str, str]:
+    branches = {}
+    for name in repo.branches.local:
+        with contextlib.suppress(KeyError, ValueError):
+            branches[name] = str(repo.branches.local[name].target)
+    return branches
+
+
+def stash_ids(repo: Any) -> list[str]:
+    try:
+        return [str(stash.commit_id) for stash in repo.listall_stashes()]
+    except _pygit2().GitError:
+        return []
+
+
+# --- diffs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitPatch:
+    id: str
+    summary: str
+    author: str
+    text: str  # the patch, or the --stat summary
+
+
+def _diff_text(diff: Any, stat_only: bool) -> str:
+    pygit2 = _pygit2()
+    if stat_only:
+        if not len(diff):
+            return ""
+        return diff.stats.format(pygit2.enums.DiffStatsFormat.FULL | pygit2.enums.DiffStatsFormat.INCLUDE_SUMMARY, 80)
+    return diff.patch or ""
+
+
+def staged_diff(repo: Any, stat_only: bool = False) -> str:
+    if repo.head_is_unborn:
+        names = sorted(entry.path for entry in repo.index)
+        return "".join(f"new file (staged): {name}\n" for name in names)
+    return _diff_text(repo.diff("HEAD", cached=True), stat_only)
+
+
+def worktree_diff(repo: Any, stat_only: bool = False) -> str:
+    """Index -> working tree, untracked files included with their content."""
+    flags = _pygit2().enums.DiffOption
+    diff = repo.diff(flags=flags.INCLUDE_UNTRACKED | flags.RECURSE_UNTRACKED_DIRS | flags.SHOW_UNTRACKED_CONTENT)
+    return _diff_text(diff, stat_only)
+
+
+def commits_between(
+    repo: Any, head: str | None, hide: list[str], stat_only: bool = False, limit: int = 200
+) -> list[CommitPatch]:
+    """Commits reachable from head and from none of `hide` (upstream, base), newest first."""
+    pygit2 = _pygit2()
+    if not head:
+        return []
+    walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+    for oid in hide:
+        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+            walker.hide(pygit2.Oid(hex=oid))
+    commits = []
+    for commit in walker:
+        if len(commits) >= limit:
+            break
+        diff = repo.diff(commit.parents[0], commit) if commit.parents else commit.tree.diff_to_tree(swap=True)
+        author = f"{commit.author.name} <{commit.author.email}>"
+        summary = commit.message.splitlines()[0] if commit.message else ""
+        commits.append(CommitPatch(str(commit.id), summary, author, _diff_text(diff, stat_only)))
+    return commits
+
+
+# --- writing: commits in a session, as root, made to look like the code owner's work ---------
+
+
+def links_inside(git_dir: Path) -> list[str]:
+    """Symbolic links inside a git dir. git never makes them; a session might, to aim our writes."""
+    found = []
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(git_dir, follow_symlinks=False):
+        for name in dirnames + filenames:
+            if stat.S_ISLNK(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode):
+                found.append(os.path.join(dirpath, name))
+    return found
+
+
+def commit_all(repo: Any, message: str, name: str, email: str) -> str | None:
+    """Stage everything (new, modified, deleted; .gitignore respected) and commit on HEAD.
+
+    Returns the new commit id, or None when there was nothing to commit.
+    """
+    pygit2 = _pygit2()
+    index = repo.index
+    index.add_all()
+    index.write()
+    tree = index.write_tree()
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    if parents and repo[parents[0]].tree_id == tree:
+        return None
+    signature = pygit2.Signature(name, email)
+    oid = repo.create_commit("HEAD", signature, signature, message, tree, parents)
+    return str(oid)
+
+
+def set_reference(repo: Any, name: str, target: str, message: str) -> None:
+    pygit2 = _pygit2()
+    repo.references.create(name, pygit2.Oid(hex=target), force=True, message=message)
+
+
+def give_new_files_to(top: Path, uid: int, gid: int, since: float) -> int:
+    """chown what we just wrote under top (ctime >= since) to uid:gid, never following a link.
+
+    fd-relative (fwalk), so a directory swapped for a symlink meanwhile cannot redirect the chown.
+    """
+    changed = 0
+    for _dirpath, dirnames, filenames, dirfd in os.fwalk(top, follow_symlinks=False):
+        for name in [*dirnames, *filenames]:
+            info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+            if (info.st_uid, info.st_gid) != (uid, gid) and info.st_ctime >= since:
+                os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+                changed += 1
+    info = os.lstat(top)
+    if (info.st_uid, info.st_gid) != (uid, gid) and info.st_ctime >= since and not stat.S_ISLNK(info.st_mode):
+        os.chown(top, uid, gid, follow_symlinks=False)
+    return changed
+
+
+def remote_tracking(repo: Any) -> dict[str, str]:
+    """'origin/main' -> commit id for every remote-tracking ref."""
+    tips = {}
+    for name in repo.references:
+        if name.startswith("refs/remotes/") and not name.endswith("/HEAD"):
+            with contextlib.suppress(Exception):
+                tips[name[len("refs/remotes/") :]] = str(repo.references[name].resolve().target)
+    return tips
