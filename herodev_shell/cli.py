@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from herodev_shell import __version__
@@ -101,16 +102,40 @@ def _run(options: argparse.Namespace) -> int:
     if options.command_text is not None:
         return app.run_lines(options.command_text)
     if options.command:
-        import shlex
-
         command = options.command
         if command[0] == "--":
             command = command[1:]
-        app.onecmd_plus_hooks(shlex.join(command), add_to_history=False)
+        app.onecmd_plus_hooks(join_for_shell_line(command), add_to_history=False)
         return app.exit_code
     if interactive:
         return _interactive(app)
     return app.run_lines(sys.stdin.read())
+
+
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def join_for_shell_line(argv: list[str]) -> str:
+    """argv -> one line that cmd2's tokenizer and our ';' splitter give back word for word.
+
+    cmd2 does not undo shlex.join's '"'"' trick, so each word is wrapped whole in single
+    quotes, or in double quotes when it holds a single quote (then it must hold no '"' or '\\').
+    """
+    words = []
+    for word in argv:
+        if _SAFE_WORD.match(word):
+            words.append(word)
+        elif "'" not in word:
+            words.append(f"'{word}'")
+        elif '"' not in word and "\\" not in word:
+            words.append(f'"{word}"')
+        else:
+            raise HerodevError(
+                f"cannot pass {word!r} through the command line: it mixes both kinds of quotes",
+                hint="put the command in a script and run that, or use -c with your own quoting",
+                exit_code=EXIT_USAGE,
+            )
+    return " ".join(words)
 
 
 def _interactive(app: object) -> int:

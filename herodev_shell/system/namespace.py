@@ -79,6 +79,9 @@ def _child(spec: EnterSpec, report_fd: int) -> None:
     try:
         for name in _RESET_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
+        if spec.command:
+            # We wait without job control: a stopped CMD would hang the terminal, so Ctrl-Z is off.
+            signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         _mount_session(spec)
         os.initgroups(spec.user, spec.gid)
         os.setgid(spec.gid)

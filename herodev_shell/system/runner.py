@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -146,7 +147,10 @@ class Runner:
         except subprocess.TimeoutExpired:
             producer.kill()
             raise HerodevError(f"{first[0]} | {second[0]} did not finish within {timeout:.0f}s") from None
-        if producer.returncode != 0:
+        # `btrfs receive --dump` stops reading at the stream's end marker, and btrfs send can die
+        # of SIGPIPE writing after it: a complete read by the consumer makes that harmless.
+        broken_pipe = producer.returncode == -signal.SIGPIPE and consumer.returncode == 0
+        if producer.returncode != 0 and not broken_pipe:
             raise CommandFailed(first, producer.returncode, producer_err)
         if consumer.returncode != 0:
             raise CommandFailed(second, consumer.returncode, consumer.stderr)
