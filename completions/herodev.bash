@@ -3,7 +3,7 @@
 #     python3 -m herodev_shell.completion_scripts --write
 # Install: copy to /usr/share/bash-completion/completions/herodev (or source it in ~/.bashrc).
 
-_herodev_commands='check init create list sessions use info enter delete df log repair help'
+_herodev_commands='check init create list sessions use info enter delete menu df log repair repos reorganize changes diff commit push help'
 _herodev_global_opts='-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --config --code-root --version'
 _herodev_global_vals='-c= --command= --config=files --code-root=files'
 
@@ -13,16 +13,23 @@ _herodev_spec() {
     case "$1" in
         check) opts='-h --help --json'; vals=''; pos='' ;;
         init) opts='-h --help --size --image --no-packages --reformat --migrate --json'; vals='--size=sizes --image=files'; pos='' ;;
-        create) opts='-h --help --json'; vals=''; pos='' ;;
+        create) opts='-h --help --quota --json'; vals=--quota=sizes; pos='' ;;
         list) opts='-h --help --json'; vals=''; pos='' ;;
         sessions) opts='-h --help --json'; vals=''; pos='' ;;
         use) opts='-h --help --clear'; vals=''; pos=sessions ;;
         info) opts='-h --help --json'; vals=''; pos=sessions ;;
         enter) opts='-h --help'; vals=''; pos='sessions rest*' ;;
         delete) opts='-h --help -f --force --json'; vals=''; pos=sessions ;;
+        menu) opts='-h --help'; vals=''; pos='' ;;
         df) opts='-h --help --json'; vals=''; pos='' ;;
         log) opts='-h --help -s --session --last --json'; vals='-s=sessions --session=sessions --last='; pos='' ;;
         repair) opts='-h --help --json'; vals=''; pos='' ;;
+        repos) opts='-h --help -s --session --json'; vals='-s=sessions --session=sessions'; pos='' ;;
+        reorganize) opts='-h --help -s --session --dry-run --json'; vals='-s=sessions --session=sessions'; pos='' ;;
+        changes) opts='-h --help -s --session --full --all --json'; vals='-s=sessions --session=sessions'; pos='' ;;
+        diff) opts='-h --help -s --session --stat --json'; vals='-s=sessions --session=sessions'; pos='repos*' ;;
+        commit) opts='-h --help -s --session -m --message --json'; vals='-s=sessions --session=sessions -m= --message='; pos='repos*' ;;
+        push) opts='-h --help -s --session -m --message --remote --json'; vals='-s=sessions --session=sessions -m= --message= --remote='; pos='repos*' ;;
         help) opts='-h --help'; vals=''; pos=commands ;;
         *) return 1 ;;
     esac

@@ -104,6 +104,10 @@ def _delete(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+def _menu(parser: argparse.ArgumentParser) -> None:
+    """No arguments: the menu asks for everything."""
+
+
 # --- operations (disk, audit log, repair, prune, pull) ---------------------------------------
 
 
@@ -194,6 +198,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "info": CommandSpec(SESSIONS_CATEGORY, "one session in detail", _info),
     "enter": CommandSpec(SESSIONS_CATEGORY, "a login shell (or CMD) as the session's user, in its snapshot", _enter),
     "delete": CommandSpec(SESSIONS_CATEGORY, "remove a session: its snapshot, base and user", _delete),
+    "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu),
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
     "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),
     "repair": CommandSpec(OPERATIONS, "fix what a crash left: half-made sessions, stale snapshots and mounts", _repair),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,14 @@ def history_file() -> str:
     return str(path)
 
 
+def _drawable(stream: Any) -> bool:
+    """prompt_toolkit may draw (completion menus, toolbar) only on a real, non-dumb terminal."""
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM", "") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
 class HerodevShell(cmd2.Cmd):
     DEFAULT_CATEGORY = "Shell"
 
@@ -52,6 +61,7 @@ class HerodevShell(cmd2.Cmd):
         # A person at a terminal gets history and the toolbar; pipes and scripts get neither.
         terminal = ctx.interactive and ctx.renderer.color
         self.toolbar = Toolbar(ctx, redraw=self._redraw) if terminal else None
+        self._plain_lines = ctx.interactive and not _drawable(kwargs.get("stdout") or sys.stdout)
         super().__init__(
             allow_cli_args=False,
             # '|' and '>' would run shell commands or write files as root: not part of herodev.
@@ -66,6 +76,8 @@ class HerodevShell(cmd2.Cmd):
             auto_suggest=terminal,
             **kwargs,
         )
+        if self._plain_lines:
+            self.interactive_pipe = True  # cmd2 then prints the prompt before reading a line
         self.hidden_commands.extend(_HIDDEN_BUILTINS)
         self.exit_code = 0
         self.default_error = "unknown command {}"
@@ -83,6 +95,20 @@ class HerodevShell(cmd2.Cmd):
         if self.toolbar is not None:
             self.toolbar.poke()
         return stop
+
+    def _create_main_session(self, **kwargs: Any) -> Any:
+        """TERM=dumb (or output not a terminal): print the prompt, read a line; no drawing at all.
+
+        Built here rather than swapped in later: a drawing session writes cursor codes as soon as
+        it is created.
+        """
+        if not self._plain_lines:
+            return super()._create_main_session(**kwargs)
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.input import DummyInput
+        from prompt_toolkit.output import DummyOutput
+
+        return PromptSession(input=DummyInput(), output=DummyOutput())
 
     # --- toolbar (terminal only) --------------------------------------------------------
     def get_bottom_toolbar(self) -> Any:

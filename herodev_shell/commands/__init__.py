@@ -7,6 +7,7 @@ from typing import Any
 
 def all_command_sets() -> list[Any]:
     from herodev_shell.commands.change_cmds import ChangeCommands
+    from herodev_shell.commands.menu_cmds import MenuCommands
     from herodev_shell.commands.ops_cmds import OperationsCommands
     from herodev_shell.commands.repo_cmds import RepositoryCommands
     from herodev_shell.commands.session_cmds import SessionCommands
@@ -18,4 +19,5 @@ def all_command_sets() -> list[Any]:
         OperationsCommands(),
         RepositoryCommands(),
         ChangeCommands(),
+        MenuCommands(),
     ]
