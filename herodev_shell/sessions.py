@@ -332,19 +332,17 @@ def changed_paths(settings: Settings, runner: Runner, name: str) -> list[str]:
 def session_has_work(settings: Settings, runner: Runner, name: str) -> list[str]:
     """Reasons deleting the session would lose work; empty when there are none.
 
-    Until the changes module plugs in a repository-aware answer, any difference between the
-    session and its base counts as work.
+    Repository-aware (changes.py): names each repository with uncommitted changes, unpushed
+    commits, new branches or stashes, and counts changed files outside any repository.
     """
+    from herodev_shell.changes import session_work_reasons
+
     paths = layout.session_paths(settings, name)
     if not paths.snapshot.is_dir():
         return []
     if not paths.base.is_dir():
         return [f"its base snapshot is missing, so what it changed cannot be told ({paths.base})"]
-    changed = changed_paths(settings, runner, name)
-    if not changed:
-        return []
-    sample = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
-    return [f"{len(changed)} changed path(s) since it was created ({sample})"]
+    return session_work_reasons(settings, runner, name)
 
 
 # --- delete ---------------------------------------------------------------------------------
