@@ -1,0 +1,206 @@
+"""The interactive shell, driven through a pty as a person types.
+
+Sessions here are metadata files only (enough for `use`, prompts and completion); the system
+test at the end uses a real initialised world for Ctrl-C on a running command.
+"""
+
+from __future__ import annotations
+
+import lzma
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.conftest import HerodevEnv, new_prefix
+from tests.e2e.ptyshell import Pty, fake_world, strip_ansi
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> HerodevEnv:
+    return fake_world(tmp_path, new_prefix())
+
+
+@pytest.fixture
+def shells() -> Iterator[list[Pty]]:
+    started: list[Pty] = []
+    yield started
+    for shell in started:
+        shell.close()
+
+
+def start(shells: list[Pty], world: HerodevEnv, *args: str, **kw: object) -> Pty:
+    shell = Pty(world, *args, **kw)  # type: ignore[arg-type]
+    shells.append(shell)
+    return shell
+
+
+def test_prompt_is_exact_and_use_changes_it(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("use alice")
+    shell.expect_exact("using session alice")
+    shell.expect_exact("herodev(alice)> ")
+    shell.sendline("use")
+    shell.expect_exact("alice")
+    shell.expect_exact("herodev(alice)> ")
+    shell.sendline("use --clear")
+    shell.expect_exact("herodev> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+    # TERM=dumb: plain text only, not one escape sequence.
+    assert "\x1b" not in shell.log.text(), shell.fail("escape codes on a dumb terminal")
+
+
+def test_a_failing_command_leaves_the_shell_alive(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("use nobody")
+    shell.expect_exact("error: ")
+    shell.expect_exact("herodev> ")
+    shell.sendline("frobnicate")
+    shell.expect_exact("error: unknown command 'frobnicate'")
+    shell.expect_exact("herodev> ")
+    shell.sendline("use --no-such-option")
+    shell.expect_exact("error: use: unrecognized arguments")
+    shell.expect_exact("herodev> ")
+    shell.sendline("use -h")
+    shell.expect_exact("--clear")
+    shell.expect_exact("herodev> ")
+    shell.sendline("use bob")
+    shell.expect_exact("herodev(bob)> ")
+    # The last command failed before quitting: quit itself still ends with 0.
+    shell.sendline("use nobody")
+    shell.expect_exact("herodev(bob)> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+
+
+def test_ctrl_d_quits_with_0(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("use nobody")  # a failure first: Ctrl-D still ends with 0
+    shell.expect_exact("herodev> ")
+    shell.child.sendcontrol("d")
+    assert shell.wait_exit() == 0
+
+
+@pytest.mark.parametrize("term", ["dumb", "xterm"])
+def test_ctrl_c_cancels_the_line(world: HerodevEnv, shells: list[Pty], term: str) -> None:
+    shell = start(shells, world, term=term)
+    shell.expect(r"herodev>")
+    shell.send("use ali")
+    shell.child.sendcontrol("c")
+    shell.expect(r"herodev>")
+    # The half-typed `use ali` was dropped: `use` alone says no session is chosen.
+    shell.sendline("use")
+    shell.expect_exact("no current session")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+
+
+def test_help_lists_the_categories_and_one_command(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("help")
+    listing = shell.expect_exact("Type 'help COMMAND'")
+    positions = [listing.find(f"\n{category}\r\n") for category in ("System", "Sessions", "Shell")]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), shell.fail("categories out of order")
+    from herodev_shell.parsers import COMMANDS
+
+    for name in ("use", "create", "check"):
+        assert COMMANDS[name].summary in listing, shell.fail(f"no summary for {name}")
+    for category in {spec.category for spec in COMMANDS.values()}:
+        assert f"\n{category}\r\n" in listing, shell.fail(f"category {category} missing")
+    shell.expect_exact("herodev> ")
+    shell.sendline("help use")
+    shell.expect_exact("--clear")
+    shell.expect_exact("herodev> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+
+
+def test_tab_completes_a_command_and_a_session(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world, term="xterm")
+    shell.expect(r"herodev>")
+    # `us<Tab>` -> `use `, `al<Tab>` -> `alice`; Enter runs what completion wrote.
+    shell.send("us\t")
+    shell.expect_exact("e")
+    shell.send("al\t")
+    shell.expect_exact("ice")
+    shell.send("\r")
+    shell.expect_exact("using session alice")
+    shell.expect(r"herodev\(alice\)>")
+    # An ambiguous prefix shows every candidate.
+    shell.send("c\t")
+    shell.expect(r"check")
+    shell.expect(r"create|changes|commit")
+    shell.child.sendcontrol("c")
+    shell.expect(r"herodev\(alice\)>")
+    # Options complete too.
+    shell.send("use --cl\t\r")
+    shell.expect_exact("no current session")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+
+
+def _expect_answering_cpr(shell: Pty, text: str) -> None:
+    """Wait for text on a terminal that answers prompt_toolkit's cursor-position requests.
+
+    prompt_toolkit draws the bottom toolbar only once it knows the rows below the cursor.
+    """
+    while True:
+        index = shell.child.expect_exact(["\x1b[6n", text, pexpect.TIMEOUT, pexpect.EOF])
+        if index == 0:
+            shell.send("\x1b[1;1R")
+        elif index == 1:
+            return
+        else:
+            raise shell.fail(f"no {text!r}")
+
+
+def test_toolbar_shows_the_session_on_a_terminal_only(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world, term="xterm", color=True, PROMPT_TOOLKIT_NO_CPR="")
+    _expect_answering_cpr(shell, "no session chosen")
+    shell.sendline("use bob")
+    _expect_answering_cpr(shell, " session bob ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+
+    # NO_COLOR (or a pipe, or TERM=dumb): no toolbar, even with the terminal answering.
+    plain = start(shells, world, term="xterm", PROMPT_TOOLKIT_NO_CPR="")
+    _expect_answering_cpr(plain, "herodev>")
+    plain.sendline("use bob")
+    _expect_answering_cpr(plain, "herodev(bob)>")
+    plain.sendline("quit")
+    assert plain.wait_exit() == 0
+    assert " session bob " not in strip_ansi(plain.log.text()), plain.fail("a toolbar despite NO_COLOR")
+
+
+def test_history_persists_in_a_0600_file(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("use alice")
+    shell.expect_exact("herodev(alice)> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+    history = world.base / "home" / ".local" / "state" / "herodev" / "history"
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+    assert stat.S_IMODE(history.parent.stat().st_mode) == 0o700
+    assert "use alice" in lzma.decompress(history.read_bytes()).decode()
+
+    again = start(shells, world)
+    again.expect_exact("herodev> ")
+    again.sendline("history -a")
+    again.expect_exact("use alice")
+    again.sendline("quit")
+    assert again.wait_exit() == 0
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+def test_menu_without_a_terminal_refuses(world: HerodevEnv) -> None:
+    result = world.run("menu")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: menu needs a terminal")
