@@ -315,7 +315,7 @@ def commit_all(repo: Any, message: str, name: str, email: str) -> str | None:
 
 def set_reference(repo: Any, name: str, target: str, message: str) -> None:
     pygit2 = _pygit2()
-    repo.references.create(name, pygit2.Oid(hex=target), force=True, message=message)
+    repo.create_reference_direct(name, pygit2.Oid(hex=target), True, message=message)
 
 
 def give_new_files_to(top: Path, uid: int, gid: int, since: float) -> int:

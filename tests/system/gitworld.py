@@ -1,0 +1,176 @@
+"""Helpers for the repository tests: real bare remotes, clones in a world's code root owned by a
+real non-root code owner, a `git daemon` on 127.0.0.1, and work done in a session as its user."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import HerodevEnv, new_prefix
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Tester",
+    "GIT_AUTHOR_EMAIL": "tester@example.com",
+    "GIT_COMMITTER_NAME": "Tester",
+    "GIT_COMMITTER_EMAIL": "tester@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "/nonexistent",
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+}
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        ["git", "-c", "safe.directory=*", "-c", "init.defaultBranch=main", *args],
+        cwd=cwd,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+def open_ancestors(path: Path) -> None:
+    """Session users must traverse to the code root (pytest's temp dirs are 0700)."""
+    for parent in [path, *path.parents]:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, (mode & 0o7777) | 0o001)
+
+
+def traversable_base(prefix: str) -> Path:
+    """A world's base directory that session users can traverse.
+
+    Not under pytest's basetemp: every pytest run (another engineer's too) resets
+    /tmp/pytest-of-root to 0700, which locks session users out of a world living there.
+    """
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o711)
+    return base
+
+
+def remove_world(world: HerodevEnv) -> None:
+    world.cleanup()
+    shutil.rmtree(world.base, ignore_errors=True)
+
+
+def make_git_world(base: Path) -> tuple[HerodevEnv, pwd.struct_passwd]:
+    """An initialised world whose code belongs to a real non-root user (named with the prefix)."""
+    open_ancestors(base)
+    world = HerodevEnv(base, new_prefix())
+    world.config.write_text("")
+    (base / "home").mkdir(exist_ok=True)
+    (base / "remotes").mkdir(exist_ok=True)
+    subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
+    owner = pwd.getpwnam(world.user("owner"))
+    world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
+    return world, owner
+
+
+def make_remote(world: HerodevEnv, name: str, files: dict[str, str] | None = None) -> Path:
+    """A bare repository with one commit on main."""
+    remote = world.base / "remotes" / f"{name}.git"
+    seed = world.base / "remotes" / f"{name}.seed"
+    git("init", "-q", "--bare", str(remote))
+    git("init", "-q", str(seed))
+    for path, text in (files or {"README": f"{name}\n"}).items():
+        (seed / path).parent.mkdir(parents=True, exist_ok=True)
+        (seed / path).write_text(text)
+    git("add", "-A", cwd=seed)
+    git("commit", "-q", "-m", "initial", cwd=seed)
+    git("push", "-q", str(remote), "main", cwd=seed)
+    return remote
+
+
+def clone_into_code(world: HerodevEnv, owner: pwd.struct_passwd, url: str, relative: str) -> Path:
+    target = world.code_root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    git("clone", "-q", url, str(target))
+    chown_tree(world.code_root, owner)
+    return target
+
+
+def chown_tree(root: Path, owner: pwd.struct_passwd) -> None:
+    """The code belongs to the code owner (except the sessions dir, which is root's)."""
+    for entry in root.iterdir():
+        if entry.name == ".sessions":
+            continue
+        subprocess.run(["chown", "-R", "-h", f"{owner.pw_uid}:{owner.pw_gid}", str(entry)], check=True)
+
+
+def session_dir(world: HerodevEnv, name: str) -> Path:
+    return world.sessions_dir / world.user(name)
+
+
+def in_session(world: HerodevEnv, name: str, script: str) -> str:
+    """Run a shell script as the session's user, inside the session (cwd = code root)."""
+    result = world.run("enter", name, "--", "sh", "-c", f"cd {world.code_root} && {script}")
+    if result.returncode != 0:
+        raise AssertionError(f"in session {name}: {script}\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def session_git(world: HerodevEnv, name: str, relative: str, *args: str) -> str:
+    """git as the session's user inside the session (its own config and hooks: its business)."""
+    quoted = " ".join(f"'{a}'" for a in args)
+    env = "GIT_AUTHOR_NAME=S GIT_AUTHOR_EMAIL=s@x GIT_COMMITTER_NAME=S GIT_COMMITTER_EMAIL=s@x"
+    return in_session(world, name, f"cd {relative} && env {env} git {quoted}")
+
+
+def changes_json(world: HerodevEnv, name: str, *extra: str) -> dict[str, dict[str, object]]:
+    result = world.run("changes", "-s", name, "--json", *extra, check=True)
+    return {row["path"]: row for row in json.loads(result.stdout)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def git_daemon(base_path: Path) -> Iterator[str]:
+    """`git daemon --export-all --enable=receive-pack` on 127.0.0.1; yields git://127.0.0.1:PORT."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--enable=receive-pack",
+            "--reuseaddr",
+            f"--base-path={base_path}",
+            f"--port={port}",
+            "--listen=127.0.0.1",
+            str(base_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("git daemon did not start")
+        yield f"git://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,262 @@
+"""changes / diff / commit / push in real sessions, against real bare remotes and a git daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import HerodevEnv
+from tests.system.gitworld import (
+    changes_json,
+    clone_into_code,
+    git,
+    git_daemon,
+    in_session,
+    make_git_world,
+    make_remote,
+    remove_world,
+    session_dir,
+    session_git,
+    traversable_base,
+)
+
+pytestmark = pytest.mark.system
+
+KINDS = ["modified", "staged", "untracked", "newdir", "deleted", "renamed", "chmod", "commit", "branch", "stash"]
+
+
+@pytest.fixture(scope="module")
+def gw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
+    base = traversable_base("herodev-changes-")
+    world = HerodevEnv(base, "tXXX_")
+    try:
+        world, owner = make_git_world(base)
+        for kind in [*KINDS, "untouched"]:
+            remote = make_remote(world, kind, {"README": "hello\n", "src/main.py": "print(1)\n"})
+            clone_into_code(world, owner, str(remote), f"example.com/org/{kind}")
+        yield world, owner
+    finally:
+        remove_world(world)
+
+
+def make_change(world: HerodevEnv, session: str, kind: str) -> None:
+    repo = f"example.com/org/{kind}"
+    scripts = {
+        "modified": f"echo more >> {repo}/README",
+        "staged": f"echo staged >> {repo}/README && cd {repo} && git add README",
+        "untracked": f"echo new > {repo}/new.txt",
+        "newdir": f"mkdir -p {repo}/newdir/deeper && echo x > {repo}/newdir/deeper/f",
+        "deleted": f"rm {repo}/src/main.py",
+        "renamed": f"mv {repo}/README {repo}/README.md",
+        "chmod": f"chmod +x {repo}/src/main.py",
+    }
+    if kind in scripts:
+        in_session(world, session, scripts[kind])
+    elif kind == "commit":
+        in_session(world, session, f"echo c >> {repo}/README")
+        session_git(world, session, repo, "commit", "-qam", "made in the session")
+    elif kind == "branch":
+        session_git(world, session, repo, "branch", "feature")
+    elif kind == "stash":
+        in_session(world, session, f"echo s >> {repo}/README")
+        session_git(world, session, repo, "stash", "-q")
+
+
+def test_each_kind_of_change_is_detected(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, _ = gw
+    world.run("create", "kinds", check=True)
+    assert changes_json(world, "kinds") == {}  # a clean session reports nothing
+    assert world.run("changes", "-s", "kinds", check=True).stdout.strip() == "no changes"
+    for kind in KINDS:
+        make_change(world, "kinds", kind)
+    in_session(world, "kinds", "echo loose > notes.txt")
+    found = changes_json(world, "kinds")
+    org = "example.com/org"
+    assert set(found) == {f"{org}/{k}" for k in KINDS}
+    assert found[f"{org}/modified"]["modified"] == 1
+    assert found[f"{org}/staged"]["staged"] == 1 and found[f"{org}/staged"]["modified"] == 0
+    assert found[f"{org}/untracked"]["untracked"] == 1
+    assert found[f"{org}/newdir"]["untracked"] == 1
+    assert found[f"{org}/deleted"]["deleted"] == 1
+    assert found[f"{org}/renamed"]["deleted"] == 1 and found[f"{org}/renamed"]["untracked"] == 1
+    assert found[f"{org}/chmod"]["modified"] == 1
+    assert found[f"{org}/commit"]["ahead"] == 1 and found[f"{org}/commit"]["commits"] == 1
+    assert found[f"{org}/branch"]["branches"] == ["feature"]
+    assert found[f"{org}/stash"]["stashes"] == 1 and found[f"{org}/stash"]["modified"] == 0
+    for row in found.values():
+        assert {"path", "remote", "branch", "staged", "modified", "untracked", "ahead", "behind"} <= set(row)
+        assert row["branch"] == "main" and row["remote"].endswith(".git")
+    # the full scan agrees with the change stream
+    assert changes_json(world, "kinds", "--full") == found
+    verbose = world.run("-v", "changes", "-s", "kinds", check=True)
+    assert "change stream" in verbose.stderr and "btrfs send" in verbose.stderr
+    assert "notes.txt" in verbose.stderr  # outside any repository: said, not hidden
+
+    diff = world.run("diff", "-s", "kinds", check=True).stdout
+    assert "+more" in diff and "notes.txt" in diff and "made in the session" in diff
+    assert "new file mode" in diff and "+x" in diff  # untracked content is shown
+    stat = world.run("diff", "-s", "kinds", "--stat", f"{org}/modified", check=True).stdout
+    assert "README" in stat and "+more" not in stat and "untracked" not in stat
+    data = json.loads(world.run("diff", "-s", "kinds", "--json", check=True).stdout)
+    assert {r["path"] for r in data["repos"]} == set(found) and "notes.txt" in data["outside"]
+    assert not (session_dir(world, "kinds").parent / f"{world.user('kinds')}.scan").exists()
+
+    refused = world.run("delete", "kinds")
+    assert refused.returncode == 1 and f"{org}/commit" in refused.stderr
+    world.run("delete", "-f", "kinds", check=True)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["edit", "add", "delete", "mkdir", "chmod", "rename", "outside", "newrepo"]),
+            st.integers(0, 4),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_fast_path_and_full_scan_agree(gw: tuple[HerodevEnv, pwd.struct_passwd], steps: list) -> None:
+    world, owner = gw
+    if not (world.sessions_dir / f"{world.user('prop')}.json").exists():
+        world.run("create", "prop", check=True)
+    root = session_dir(world, "prop")
+    repos = sorted(str(p.parent.relative_to(root)) for p in root.glob("example.com/org/*/.git"))
+    for action, number in steps:
+        repo = root / repos[number % len(repos)]
+        target = repo / "src" / "main.py"
+        if action == "edit" and target.exists():
+            target.write_text(target.read_text() + "edit\n")
+        elif action == "add":
+            (repo / f"added{number}.txt").write_text("x\n")
+        elif action == "delete" and (repo / "README").exists():
+            (repo / "README").unlink()
+        elif action == "mkdir":
+            (repo / f"dir{number}" / "sub").mkdir(parents=True, exist_ok=True)
+            (repo / f"dir{number}" / "sub" / "f").write_text("f\n")
+        elif action == "chmod" and target.exists():
+            os.chmod(target, target.stat().st_mode ^ 0o100)
+        elif action == "rename" and target.exists():
+            target.rename(repo / "src" / f"moved{number}.py")
+        elif action == "outside":
+            (root / f"loose{number}").write_text("x\n")
+        elif action == "newrepo":
+            git("init", "-q", str(root / "local" / f"new{number}"))
+            (root / "local" / f"new{number}" / "f").write_text("f\n")
+        for path in root.rglob("*"):
+            if ".sessions" not in path.parts:
+                os.lchown(path, owner.pw_uid, owner.pw_gid)
+    assert changes_json(world, "prop") == changes_json(world, "prop", "--full")
+
+
+def test_commit_then_push_lands_in_the_remote(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, owner = gw
+    remote = make_remote(world, "deliver")
+    clone_into_code(world, owner, str(remote), "example.com/org/deliver")
+    world.run("create", "ship", check=True)
+    in_session(world, "ship", "echo work >> example.com/org/deliver/README && echo n > example.com/org/deliver/new")
+    in_session(
+        world,
+        "ship",
+        "echo ignored > example.com/org/deliver/x.log && echo '*.log' > example.com/org/deliver/.gitignore",
+    )
+    committed = json.loads(world.run("commit", "-s", "ship", "-m", "from the session", "--json", check=True).stdout)
+    assert [(o["path"], o["status"]) for o in committed] == [("example.com/org/deliver", "done")]
+    repo = session_dir(world, "ship") / "example.com/org/deliver"
+    assert git("log", "-1", "--format=%an <%ae>|%s", cwd=repo).startswith(world.user("ship"))
+    assert git("log", "-1", "--format=%s", cwd=repo) == "from the session"
+    assert "x.log" not in git("show", "--stat", "HEAD", cwd=repo)
+    # what root wrote there belongs to the code owner, so the session's user can go on working
+    assert all(p.lstat().st_uid == owner.pw_uid for p in (repo / ".git").rglob("*"))
+    session_git(world, "ship", "example.com/org/deliver", "commit", "--allow-empty", "-qm", "second")
+
+    pushed = world.run("push", "-s", "ship", "--json", check=True)
+    outcome = json.loads(pushed.stdout)
+    assert [(o["path"], o["status"]) for o in outcome] == [("example.com/org/deliver", "done")]
+    assert git("log", "-1", "--format=%s", "main", cwd=remote) == "second"
+    assert git("log", "-2", "--format=%s", "main", cwd=remote).splitlines() == ["second", "from the session"]
+    assert changes_json(world, "ship") == {}  # pushed work no longer counts
+    nothing = world.run("push", "-s", "ship", check=True)
+    assert "nothing to push" in nothing.stdout
+    world.run("delete", "ship", check=True)
+
+
+def test_rejected_push_keeps_the_commit_and_others_still_push(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, owner = gw
+    ok_remote = make_remote(world, "okpush")
+    bad_remote = make_remote(world, "badpush")
+    clone_into_code(world, owner, str(ok_remote), "example.com/org/okpush")
+    clone_into_code(world, owner, str(bad_remote), "example.com/org/badpush")
+    world.run("create", "race", check=True)
+    # someone else pushes to badpush meanwhile: the session's push is not a fast-forward
+    other = world.base / "other-clone"
+    git("clone", "-q", str(bad_remote), str(other))
+    (other / "README").write_text("theirs\n")
+    git("commit", "-qam", "theirs", cwd=other)
+    git("push", "-q", "origin", "main", cwd=other)
+    shutil.rmtree(other)
+    for name in ("okpush", "badpush"):
+        in_session(world, "race", f"echo mine >> example.com/org/{name}/README")
+    result = world.run("push", "-s", "race", "-m", "mine", "--json")
+    assert result.returncode == 1
+    rows = {(o["path"], o["action"]): o for o in json.loads(result.stdout)}
+    assert rows[("example.com/org/okpush", "push")]["status"] == "done"
+    bad = rows[("example.com/org/badpush", "push")]
+    assert bad["status"] == "failed" and ("non-fast-forward" in bad["detail"] or "fetch first" in bad["detail"])
+    assert "badpush" in result.stderr
+    assert git("log", "-1", "--format=%s", "main", cwd=ok_remote) == "mine"
+    assert git("log", "-1", "--format=%s", "main", cwd=bad_remote) == "theirs"
+    repo = session_dir(world, "race") / "example.com/org/badpush"
+    assert git("log", "-1", "--format=%s", cwd=repo) == "mine"  # nothing lost
+    left = changes_json(world, "race")
+    assert list(left) == ["example.com/org/badpush"] and left["example.com/org/badpush"]["ahead"] == 1
+    world.run("delete", "-f", "race", check=True)
+
+
+def test_push_over_git_daemon_and_a_repository_only_in_the_session(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, owner = gw
+    served = world.base / "served"
+    served.mkdir()
+    seeded = make_remote(world, "netrepo")
+    shutil.move(str(seeded), served / "netrepo.git")
+    empty = served / "fresh.git"
+    git("init", "-q", "--bare", str(empty))
+    with git_daemon(served) as url:
+        clone_into_code(world, owner, f"{url}/netrepo.git", "127.0.0.1/netrepo")
+        world.run("create", "net", check=True)
+        in_session(world, "net", "echo net >> 127.0.0.1/netrepo/README")
+        in_session(world, "net", "mkdir -p scratch/fresh && cd scratch/fresh && git init -q -b main && echo a > a")
+        found = changes_json(world, "net")
+        assert found["scratch/fresh"]["session_only"] is True and found["scratch/fresh"]["untracked"] == 1
+        result = world.run("push", "-s", "net", "-m", "over the network", "--json", check=True)
+        rows = {(o["path"], o["action"]): o for o in json.loads(result.stdout)}
+        assert rows[("127.0.0.1/netrepo", "push")]["status"] == "done"
+        skipped = rows[("scratch/fresh", "push")]
+        assert skipped["status"] == "skipped" and "--remote" in skipped["detail"]
+        assert git("log", "-1", "--format=%s", "main", cwd=served / "netrepo.git") == "over the network"
+        named = world.run("push", "-s", "net", "--remote", f"{url}/fresh.git", "scratch/fresh", "--json", check=True)
+        assert [o["status"] for o in json.loads(named.stdout)] == ["done"]
+        assert git("log", "-1", "--format=%s", "main", cwd=empty) == "over the network"
+    world.run("delete", "-f", "net", check=True)
+
+
+def test_commands_need_a_session_and_name_real_repositories(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, _ = gw
+    missing = world.run("commit", "-m", "x")
+    assert missing.returncode == 2 and "no session chosen" in missing.stderr
+    nosuch = world.run("changes", "-s", "nosuch")
+    assert nosuch.returncode == 1 and "nosuch" in nosuch.stderr
+    world.run("create", "names", check=True)
+    bad = world.run("diff", "-s", "names", "no/such/repo")
+    assert bad.returncode == 1 and "no repository" in bad.stderr
+    empty = world.run("commit", "-s", "names", "-m", "nothing")
+    assert empty.returncode == 0 and "nothing to commit" in empty.stdout
+    world.run("delete", "names", check=True)
