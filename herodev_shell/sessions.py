@@ -169,15 +169,15 @@ def get_session(settings: Settings, name: str) -> SessionInfo:
 
 
 def _refuse_existing(settings: Settings, paths: layout.SessionPaths) -> None:
-    if paths.meta.exists():
-        raise HerodevError(f"session {paths.name} already exists", hint="choose another name, or 'herodev list'")
     user = users.lookup(paths.user)
-    leftovers = [str(p) for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
+    present = [str(p) for p in (paths.meta, paths.snapshot, paths.base, paths.scan) if p.exists()]
     if user is not None:
-        leftovers.insert(0, f"user {paths.user}")
-    if leftovers:
+        present.insert(0, f"user {paths.user}")
+    if paths.meta.exists() and user is not None and paths.snapshot.is_dir() and paths.base.is_dir():
+        raise HerodevError(f"session {paths.name} already exists", hint="choose another name, or 'herodev list'")
+    if present:
         raise HerodevError(
-            f"session {paths.name} is half there ({', '.join(leftovers)}) after an earlier failure",
+            f"session {paths.name} is half there (only {', '.join(present)}) after an earlier failure",
             hint=f"'herodev delete -f {paths.name}' cleans it up",
         )
 

@@ -1,0 +1,114 @@
+"""Session names, the id swap map, and the btrfs change-stream parser: pure logic."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from herodev_shell.config import Settings
+from herodev_shell.errors import UsageError
+from herodev_shell.names import name_problem, validate_name
+from herodev_shell.sessions import parse_change_dump
+from herodev_shell.system.idmap import ID_LIMIT, map_text, swap_map
+
+SETTINGS = Settings(user_prefix="dev_")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "alice", "bob-2", "x_y", "a" * 28, "agent-7_build"],
+)
+def test_good_names(name: str) -> None:
+    assert name_problem(name, SETTINGS.max_name_length) is None
+    assert validate_name(SETTINGS, name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "..",
+        ".",
+        "/",
+        "a/b",
+        "../etc",
+        "a b",
+        " a",
+        "Alice",
+        "$(id)",
+        "`id`",
+        "a;b",
+        "a|b",
+        "a&b",
+        "a\nb",
+        "a" * 29,
+        "1abc",
+        "-a",
+        "_a",
+        "a.b",
+        "é",
+        "root",
+        "list",
+        "sessions",
+    ],
+)
+def test_bad_names_are_usage_errors_that_say_what_is_allowed(name: str) -> None:
+    assert name_problem(name, SETTINGS.max_name_length)
+    with pytest.raises(UsageError) as caught:
+        validate_name(SETTINGS, name)
+    assert caught.value.exit_code == 2
+    assert "a-z, 0-9" in (caught.value.hint or "")
+
+
+def test_a_long_prefix_shortens_the_limit_so_the_user_name_fits_32() -> None:
+    settings = Settings(user_prefix="a_long_prefix_xx")  # 16 characters
+    assert settings.max_name_length == 16
+    assert name_problem("a" * 16, settings.max_name_length) is None
+    assert name_problem("a" * 17, settings.max_name_length)
+
+
+@given(st.text(max_size=40))
+def test_every_accepted_name_makes_a_valid_user_name(name: str) -> None:
+    if name_problem(name, SETTINGS.max_name_length) is None:
+        user = SETTINGS.user_for(name)
+        assert len(user) <= 32 and user.isascii() and "/" not in user and name[0].isalpha()
+
+
+def _apply(rows: list[tuple[int, int, int]], uid: int) -> int:
+    for inside, outside, count in rows:
+        if inside <= uid < inside + count:
+            return outside + uid - inside
+    raise AssertionError(f"{uid} unmapped")
+
+
+@pytest.mark.parametrize(("owner", "session"), [(1000, 1001), (1001, 1000), (0, 1001), (1001, 0), (5, 6), (7, 7)])
+def test_swap_map_swaps_two_ids_and_keeps_the_rest(owner: int, session: int) -> None:
+    rows = swap_map(owner, session)
+    assert all(count > 0 for _, _, count in rows)
+    assert len(rows) <= 5
+    assert _apply(rows, owner) == session
+    assert _apply(rows, session) == owner
+    for other in {0, 1, 999, 65534, ID_LIMIT - 1} - {owner, session}:
+        assert _apply(rows, other) == other
+    assert sum(count for _, _, count in rows) == ID_LIMIT  # every id, once
+    assert map_text(rows).count("\n") == len(rows)
+
+
+DUMP = """snapshot        ./dev_a.scan                    uuid=1 transid=9 parent_uuid=2 parent_transid=8
+utimes          ./dev_a.scan/                   atime=x mtime=y ctime=z
+mkfile          ./dev_a.scan/o258-9-0
+rename          ./dev_a.scan/o258-9-0           dest=./dev_a.scan/new\\ file
+utimes          ./dev_a.scan/org                atime=x mtime=y ctime=z
+update_extent   ./dev_a.scan/org/repo/f         offset=0 len=3
+unlink          ./dev_a.scan/gone
+"""
+
+
+def test_change_dump_lists_changed_paths_without_noise() -> None:
+    assert parse_change_dump(DUMP, "dev_a.scan") == ["gone", "new file", "org/repo/f"]
+
+
+def test_an_unchanged_session_has_an_empty_change_list() -> None:
+    header = DUMP.splitlines()[0] + "\n" + DUMP.splitlines()[1] + "\n"
+    assert parse_change_dump(header, "dev_a.scan") == []
