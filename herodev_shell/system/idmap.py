@@ -30,6 +30,8 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70  # the atime field: clear it to set one of the values below
+MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_IDMAP = 0x100000
 
 CLONE_NEWNS = 0x00020000
@@ -40,6 +42,7 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
@@ -89,8 +92,8 @@ def open_tree(path: str | os.PathLike[str], flags: int) -> int:
     return _check(result, "open_tree", path)
 
 
-def mount_setattr(fd: int, attr_set: int, userns_fd: int = 0) -> None:
-    attr = _MountAttr(attr_set, 0, 0, userns_fd)
+def mount_setattr(fd: int, attr_set: int, userns_fd: int = 0, attr_clr: int = 0) -> None:
+    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
     result = _libc.syscall(
         ctypes.c_long(SYS_MOUNT_SETATTR),
         ctypes.c_int(fd),
@@ -169,11 +172,11 @@ def user_namespace(uid_rows: list[tuple[int, int, int]], gid_rows: list[tuple[in
         os.waitpid(pid, 0)
 
 
-def idmapped_clone(source: str | os.PathLike[str], userns_fd: int, extra_attrs: int = 0) -> int:
+def idmapped_clone(source: str | os.PathLike[str], userns_fd: int, extra_attrs: int = 0, clear: int = 0) -> int:
     """A detached clone of the mount at source, idmapped through userns_fd: attach with move_mount."""
     fd = open_tree(source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
     try:
-        mount_setattr(fd, MOUNT_ATTR_IDMAP | extra_attrs, userns_fd)
+        mount_setattr(fd, MOUNT_ATTR_IDMAP | extra_attrs, userns_fd, clear)
     except BaseException:
         os.close(fd)
         raise

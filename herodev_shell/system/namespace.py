@@ -60,14 +60,17 @@ def _mount_session(spec: EnterSpec) -> None:
     idmap.mount(None, "/", None, idmap.MS_REC | idmap.MS_PRIVATE)
     target = os.fspath(spec.code_root)
     if spec.userns_fd is not None:
-        fd = idmap.idmapped_clone(spec.snapshot, spec.userns_fd, idmap.MOUNT_ATTR_NOSUID | idmap.MOUNT_ATTR_NODEV)
+        # noatime: reading a file is not a change (it would show in the change stream).
+        attrs = idmap.MOUNT_ATTR_NOSUID | idmap.MOUNT_ATTR_NODEV | idmap.MOUNT_ATTR_NOATIME
+        fd = idmap.idmapped_clone(spec.snapshot, spec.userns_fd, attrs, clear=idmap.MOUNT_ATTR__ATIME)
         try:
             idmap.move_mount(fd, target)
         finally:
             os.close(fd)
     else:
         idmap.mount(os.fspath(spec.snapshot), target, None, idmap.MS_BIND)
-        idmap.mount(None, target, None, idmap.MS_BIND | idmap.MS_REMOUNT | idmap.MS_NOSUID | idmap.MS_NODEV)
+        flags = idmap.MS_BIND | idmap.MS_REMOUNT | idmap.MS_NOSUID | idmap.MS_NODEV | idmap.MS_NOATIME
+        idmap.mount(None, target, None, flags)
     if spec.hide.is_dir():
         flags = idmap.MS_RDONLY | idmap.MS_NOSUID | idmap.MS_NODEV | idmap.MS_NOEXEC
         idmap.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
