@@ -206,6 +206,8 @@ def _lock_problem(settings: Settings) -> list[Problem]:
 
 def _qgroup_problems(settings: Settings, runner: Runner) -> list[Problem]:
     groups = btrfs.qgroups(settings.code_root, runner) or []
+    if any(g.path == "<stale>" for g in groups) and btrfs.cleaner_busy(settings.code_root, runner):
+        return []
     return [
         Problem(STALE_QGROUP, None, f"0/{g.subvolume_id}", "quota group of a deleted subvolume", "destroy it")
         for g in groups
@@ -220,6 +222,8 @@ def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> l
     problems += _mount_problems(settings)
     problems += _lock_problem(settings)
     if qgroups and settings.code_root.exists():
+        # Kernels since 6.x drop a deleted subvolume's qgroup once it is cleaned; only a
+        # qgroup still there when nothing is left to clean is worth a repair.
         problems += _qgroup_problems(settings, runner)
     return problems
 

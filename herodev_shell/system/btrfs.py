@@ -171,9 +171,22 @@ def limit_exclusive(path: Path, size_bytes: int | None, runner: Runner) -> None:
     runner.run(["btrfs", "qgroup", "limit", "-e", size, f"0/{ident}", os.fspath(path)])
 
 
+def cleaner_busy(path: Path, runner: Runner) -> bool:
+    """Whether deleted subvolumes still wait for btrfs's cleaner (`subvolume list -d`)."""
+    out = runner.run(["btrfs", "subvolume", "list", "-d", os.fspath(path)], changes=False, check=False).stdout
+    return bool(out.strip())
+
+
 def destroy_qgroup(path: Path, subvolume: int, runner: Runner) -> bool:
-    """Remove the qgroup a deleted subvolume left behind; False while btrfs still cleans it."""
-    return runner.run(["btrfs", "qgroup", "destroy", f"0/{subvolume}", os.fspath(path)], check=False).ok
+    """Remove the qgroup a deleted subvolume left behind; False while btrfs still cleans it.
+
+    Waits (bounded) for the cleaner to drop the subvolume first: before that the kernel says busy.
+    """
+    runner.run(["btrfs", "subvolume", "sync", os.fspath(path), str(subvolume)], check=False, timeout=60)
+    if runner.run(["btrfs", "qgroup", "destroy", f"0/{subvolume}", os.fspath(path)], check=False).ok:
+        return True
+    # Recent kernels drop a deleted subvolume's qgroup themselves once it is cleaned.
+    return all(g.subvolume_id != subvolume for g in qgroups(path, runner) or [])
 
 
 def filesystem_path(path: Path) -> str:
