@@ -5,8 +5,10 @@ The change count may cost a scan, so a daemon thread computes it off the typing 
 every REFRESH_SECONDS, and asks prompt_toolkit to redraw when it has a new value.
 
 The count comes from an optional core function `change_count(settings, name) -> int | None`
-(looked up in herodev_shell.changes, then herodev_shell.sessions). When none exists yet, or it
-answers None, the toolbar shows the session alone.
+(looked up in herodev_shell.changes, then herodev_shell.sessions). No such function exists
+yet: counting changes means a scan snapshot, which a toolbar must not make every few
+seconds. Until then the toolbar shows the cheap answer sessions.get_session gives (one
+ioctl: has the snapshot changed since it was made?), or the session alone when unknown.
 """
 
 from __future__ import annotations
@@ -36,11 +38,25 @@ def find_change_counter() -> Callable[[Any, str], int | None] | None:
     return None
 
 
+def describe_changes(settings: Any, name: str, counter: Callable[[Any, str], int | None] | None) -> str | None:
+    """'3 changes', 'changed since created', 'unchanged since created', or None when unknown."""
+    if counter is not None:
+        count = counter(settings, name)
+        if count is not None:
+            return f"{count} change{'s' if count != 1 else ''}"
+    from herodev_shell import sessions
+
+    changed = sessions.get_session(settings, name).changed
+    if changed is None:
+        return None
+    return "changed since created" if changed else "unchanged since created"
+
+
 class Toolbar:
     def __init__(self, ctx: AppContext, redraw: Callable[[], None] = lambda: None) -> None:
         self.ctx = ctx
         self.redraw = redraw
-        self._counts: dict[str, tuple[float, int | None]] = {}
+        self._counts: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = False
@@ -66,16 +82,14 @@ class Toolbar:
             return " no session chosen: 'use NAME' or 'menu' "
         with self._lock:
             cached = self._counts.get(name)
-        count = cached[1] if cached else None
-        if count is None:
-            return f" session {name} "
-        return f" session {name} | {count} change{'s' if count != 1 else ''} "
+        detail = cached[1] if cached else None
+        return f" session {name} | {detail} " if detail else f" session {name} "
 
     def _run(self) -> None:
         self._counter = find_change_counter()
         while not self._stopped:
             name = self.ctx.current_session
-            if name and self._counter is not None:
+            if name:
                 self._refresh(name)
             self._wake.wait(REFRESH_SECONDS)
             self._wake.clear()
@@ -86,7 +100,7 @@ class Toolbar:
         if cached and time.monotonic() - cached[0] < REFRESH_SECONDS / 2:
             return
         try:
-            count = self._counter(self.ctx.settings, name) if self._counter else None
+            count = describe_changes(self.ctx.settings, name, self._counter)
         except Exception:  # a toolbar must never break the shell; the command says what is wrong
             count = None
         with self._lock:

@@ -7,6 +7,7 @@ test at the end uses a real initialised world for Ctrl-C on a running command.
 from __future__ import annotations
 
 import lzma
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,13 +147,16 @@ def test_tab_completes_a_command_and_a_session(world: HerodevEnv, shells: list[P
     assert shell.wait_exit() == 0
 
 
-def _expect_answering_cpr(shell: Pty, text: str) -> None:
+def _expect_answering_cpr(shell: Pty, text: str, regex: bool = False) -> None:
     """Wait for text on a terminal that answers prompt_toolkit's cursor-position requests.
 
     prompt_toolkit draws the bottom toolbar only once it knows the rows below the cursor.
     """
+    import re
+
+    pattern = text if regex else re.escape(text)
     while True:
-        index = shell.child.expect_exact(["\x1b[6n", text, pexpect.TIMEOUT, pexpect.EOF])
+        index = shell.child.expect([re.escape("\x1b[6n"), pattern, pexpect.TIMEOUT, pexpect.EOF])
         if index == 0:
             shell.send("\x1b[1;1R")
         elif index == 1:
@@ -204,3 +208,46 @@ def test_menu_without_a_terminal_refuses(world: HerodevEnv) -> None:
     result = world.run("menu")
     assert result.returncode == 2
     assert result.stderr.startswith("error: menu needs a terminal")
+
+
+# --- with a real session (btrfs, users) -------------------------------------------------------
+
+
+def _open_ancestors(path: Path) -> None:
+    """The session user must reach the code root through pytest's 0700 temp dirs."""
+    for parent in [path, *path.parents]:
+        if parent != Path("/") and not parent.stat().st_mode & 0o001:
+            os.chmod(parent, (parent.stat().st_mode & 0o7777) | 0o001)
+
+
+@pytest.mark.system
+def test_ctrl_c_stops_a_running_command_and_the_shell_goes_on(hd_world: HerodevEnv, shells: list[Pty]) -> None:
+    world = hd_world
+    _open_ancestors(world.base)
+    world.run("-f", "create", "cat", check=True)
+    shell = start(shells, world, timeout=60)
+    shell.expect_exact("herodev> ")
+    shell.sendline("enter cat -- sh -c 'echo STARTED-$((6*7)); sleep 600'")
+    shell.expect_exact("STARTED-42")  # the command runs: now interrupt it
+    shell.child.sendcontrol("c")
+    shell.expect_exact("herodev> ")
+    shell.sendline("use cat")
+    shell.expect_exact("herodev(cat)> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
+
+
+@pytest.mark.system
+def test_toolbar_follows_the_session_state(hd_world: HerodevEnv, shells: list[Pty]) -> None:
+    world = hd_world
+    _open_ancestors(world.base)
+    world.run("-f", "create", "tom", check=True)
+    shell = start(shells, world, term="xterm", color=True, PROMPT_TOOLKIT_NO_CPR="", timeout=60)
+    _expect_answering_cpr(shell, "no session chosen")
+    shell.sendline("use tom")
+    _expect_answering_cpr(shell, "session tom | unchanged since created")
+    shell.sendline(f"enter -- sh -c 'echo hi > {world.code_root}/note.txt'")
+    # prompt_toolkit redraws only what differs: the new words, without the "un".
+    _expect_answering_cpr(shell, r"(?<!un)changed since created", regex=True)
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
