@@ -277,6 +277,18 @@ def _scan_frozen(
     return ChangeReport(root, session, FAST if fast else FULL, kept, outside, notes)
 
 
+def list_repositories(
+    settings: Settings, runner: Runner, session: str | None, progress: Progress | None = None
+) -> list[RepoChange]:
+    """Every repository with its state. A session is read from a frozen snapshot: reading the
+    live one as root would rewrite atimes, which the change stream would then carry forever."""
+    if session is None:
+        return _full_scan(repos.tree_root(settings, None), None, progress)
+    repos.tree_root(settings, session)  # a clear error for an unknown session
+    with frozen_session(settings, runner, session) as (root, _base, _notes):
+        return _full_scan(root, None, progress)
+
+
 def session_work_reasons(settings: Settings, runner: Runner, name: str) -> list[str]:
     """Why deleting the session would lose work: its changed repositories (named) and changed
     files outside any repository. Empty when there is nothing to lose."""

@@ -90,15 +90,9 @@ class RepositoryCommands(HerodevCommands):
         """Git repositories under the code root (or in a session): path, remote, branch, upstream."""
         ctx = self.ctx
         session = tree_session(ctx, args.session, "repos")
-        root = repos.tree_root(ctx.settings, session)
         out = ctx.out(args.json)
         with progress_bar(ctx, "reading repositories", args.json) as progress:
-            paths = repos.find_repository_paths(root)
-            found = []
-            for index, relative in enumerate(paths):
-                found.append(changes.inspect(root, relative, None))
-                if progress:
-                    progress(index + 1, len(paths))
+            found = changes.list_repositories(ctx.settings, ctx.runner, session, progress)
         out.records(
             [changes_dict(c) for c in found], [repo_row(c) for c in found], REPO_COLUMNS, empty="no repositories"
         )
