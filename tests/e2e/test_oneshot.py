@@ -159,3 +159,19 @@ def test_completion_sees_real_sessions(hd_module_world: HerodevEnv) -> None:
     world.run("-f", "create", "bobby", check=True)
     names = world.run("__complete", "sessions", "--", "bo", check=True).stdout.split()
     assert names == ["bobby"]
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["__complete", "sessions"], ["__complete", "repos"], ["--help"]])
+def test_fast_paths_import_no_heavy_modules(world: HerodevEnv, argv: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "herodev_shell", *argv],
+        capture_output=True,
+        text=True,
+        env=world.env(),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    heavy = {name for name in imported if name.split(".")[0] in ("cmd2", "rich", "pygit2", "prompt_toolkit")}
+    assert not heavy, sorted(heavy)
