@@ -13,7 +13,7 @@ from cmd2 import Cmd2ArgparseError
 
 from herodev_shell.commands.base import build_parser
 from herodev_shell.context import AppContext
-from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
+from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError, UsageError
 from herodev_shell.help_text import help_listing
 from herodev_shell.scripting import split_commands
 from herodev_shell.toolbar import Toolbar
@@ -132,6 +132,8 @@ class HerodevShell(cmd2.Cmd):
     def do_help(self, args: Any) -> None:
         """List the commands by category, or show one command's full help."""
         if args.command and not args.verbose:
+            if self.get_command_func(args.command) is None and args.command not in self.get_help_topics():
+                raise UsageError(f"no command named {args.command!r}", hint="type 'help' for the list")
             cmd2.Cmd.do_help.__wrapped__(self, args)  # type: ignore[attr-defined]
             if not self.last_result:
                 self.exit_code = EXIT_USAGE
