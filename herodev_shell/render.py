@@ -110,7 +110,8 @@ class Renderer:
 
         table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
         for _, header in columns:
-            table.add_column(header, overflow="fold")
+            # A header never breaks inside a word (80 columns fit every table's headers).
+            table.add_column(header, overflow="fold", min_width=len(header))
         for row in rows:
             cells = []
             for key, _ in columns:
