@@ -144,8 +144,13 @@ def push(
             candidates = [changes.inspect(root, r, base) for r in _check_names(root, names)]
         else:
             candidates = changes._scan_frozen(settings, runner, session, root, base, notes, False, None, True).repos
+        planned_commits = {o.path for o in outcomes if o.status == PLANNED}
         for change in candidates:
             if change.path in failed_commits:
+                continue
+            if change.path in planned_commits and change.branch:
+                detail = f"would push {change.branch} after the commit"
+                outcomes.append(Outcome(change.path, "push", PLANNED, change.branch, detail=detail))
                 continue
             outcomes.append(_push_one(settings, runner, session, root, change, remote))
     return outcomes

@@ -184,6 +184,7 @@ def test_commit_then_push_lands_in_the_remote(gw: tuple[HerodevEnv, pwd.struct_p
     assert git("log", "-1", "--format=%s", "main", cwd=remote) == "second"
     assert git("log", "-2", "--format=%s", "main", cwd=remote).splitlines() == ["second", "from the session"]
     assert changes_json(world, "ship") == {}  # pushed work no longer counts
+    assert all(p.lstat().st_uid == owner.pw_uid for p in (repo / ".git").rglob("*"))
     nothing = world.run("push", "-s", "ship", check=True)
     assert "nothing to push" in nothing.stdout
     world.run("delete", "ship", check=True)
@@ -259,4 +260,21 @@ def test_commands_need_a_session_and_name_real_repositories(gw: tuple[HerodevEnv
     assert bad.returncode == 1 and "no repository" in bad.stderr
     empty = world.run("commit", "-s", "names", "-m", "nothing")
     assert empty.returncode == 0 and "nothing to commit" in empty.stdout
-    world.run("delete", "names", check=True)
+    in_session(world, "names", "echo dry >> example.com/org/untouched/README")
+    head = git("rev-parse", "HEAD", cwd=session_dir(world, "names") / "example.com/org/untouched")
+    planned = json.loads(world.run("-n", "push", "-s", "names", "-m", "dry", "--json", check=True).stdout)
+    assert [(o["action"], o["status"]) for o in planned] == [("commit", "planned"), ("push", "planned")]
+    assert git("rev-parse", "HEAD", cwd=session_dir(world, "names") / "example.com/org/untouched") == head
+    world.run("delete", "-f", "names", check=True)
+
+
+def test_changes_without_a_session_reads_the_code_root(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, owner = gw
+    repo = clone_into_code(world, owner, str(make_remote(world, "rootdirty")), "example.com/org/rootdirty")
+    (repo / "README").write_text("operator edit\n")
+    try:
+        found = {r["path"]: r for r in json.loads(world.run("changes", "--json", check=True).stdout)}
+        assert list(found) == ["example.com/org/rootdirty"] and found["example.com/org/rootdirty"]["modified"] == 1
+        assert "+operator edit" in world.run("diff", check=True).stdout
+    finally:
+        git("checkout", "--", "README", cwd=repo)
