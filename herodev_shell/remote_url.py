@@ -57,8 +57,8 @@ def _host_of(authority: str) -> str | None:
 def parse_remote(url: str) -> RemoteLocation | None:
     """Where a remote URL puts its repository under the code root; None for local ones."""
     url = url.strip()
-    if not url:
-        return None
+    if not url or any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return None  # a NUL or control character is never part of a real remote, and never a path
     match = _SCHEME_RE.match(url)
     if match:
         scheme = match.group("scheme").lower()
