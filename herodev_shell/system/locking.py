@@ -35,12 +35,21 @@ def exclusive_lock(path: Path, wait_seconds: float = 120.0) -> Iterator[None]:
                         hint="wait for it to finish and try again",
                     ) from None
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         locked = True
+        _note(fd, f"{os.getpid()}\n")
         yield
     finally:
         if locked:
             # A pid note left behind means its process died holding the lock (repair reports it).
-            os.ftruncate(fd, 0)
+            _note(fd, "")
         os.close(fd)
+
+
+def _note(fd: int, text: str) -> None:
+    """Who holds the lock, for people and repair. Only a note: a full disk must not stop the work."""
+    try:
+        os.ftruncate(fd, 0)
+        if text:
+            os.pwrite(fd, text.encode(), 0)
+    except OSError:
+        pass
