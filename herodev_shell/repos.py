@@ -138,7 +138,9 @@ def plan_reorganize(root: Path, repos: list[Repo]) -> list[Move]:
         reason = ""
         outer = next((m for m in moving if repo.path.startswith(m + "/")), None)
         container = next((p for p in repo_paths if p != "." and target.startswith(p + "/")), None)
-        if outer:
+        if target.split("/")[0] == SESSIONS_DIR_NAME:
+            reason = f"{target} would be inside the sessions dir"
+        elif outer:
             reason = f"inside {outer}, which moves"
         elif target.startswith(repo.path + "/") or repo.path.startswith(target + "/"):
             reason = f"{target} and {repo.path} contain each other"
@@ -159,6 +161,7 @@ def plan_reorganize(root: Path, repos: list[Repo]) -> list[Move]:
 
 def apply_reorganize(root: Path, plan: list[Move]) -> list[Move]:
     """Rename each planned repository into place; never overwrite; remove emptied directories."""
+    from herodev_shell.faults import maybe_fail
     from herodev_shell.system import fsops
 
     done: list[Move] = []
@@ -172,12 +175,14 @@ def apply_reorganize(root: Path, plan: list[Move]) -> list[Move]:
             if not stat.S_ISDIR(info.st_mode):
                 raise OSError(f"{move.path} is no longer a directory")
             created = fsops.make_parents(target, root, info.st_uid, info.st_gid)
+            maybe_fail("reorganize:after-parents")
             try:
                 fsops.rename_noreplace(source, target)
             except OSError:
                 for directory in reversed(created):
                     os.rmdir(directory)
                 raise
+            maybe_fail("reorganize:after-move")
         except OSError as exc:
             reason = exc.strerror or str(exc)
             done.append(Move(move.path, move.target, "failed", reason))
