@@ -21,6 +21,7 @@ from pathlib import Path
 from herodev_shell import changes, layout
 from herodev_shell.config import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
+from herodev_shell.faults import maybe_fail
 from herodev_shell.system.runner import Runner
 
 DONE, SKIPPED, FAILED, PLANNED, UNCHANGED = "done", "skipped", "failed", "planned", "unchanged"
@@ -110,6 +111,7 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
             repo = gitlib.open_repo(git_dir.parent if git_dir.name == ".git" else live / relative, live)
             branch = gitlib.head_info(repo).branch
             oid = gitlib.commit_all(repo, text, author, email)
+            maybe_fail("commit:after-commit")
             gitlib.give_new_files_to(git_dir, uid, gid, since)
         except (HerodevError, OSError) as exc:
             reason = exc.message if isinstance(exc, HerodevError) else f"{exc.strerror or exc}"
@@ -208,11 +210,9 @@ def _choose_remote(
     repo = gitlib.open_repo(code_repo, code_root)
     names = gitlib.remote_urls(repo)
     branch = change.branch or ""
+    # The branch lands under its own name unless the code root's repository maps it elsewhere:
+    # the session's own upstream setting could otherwise aim `feature` at `main`.
     destination = branch
-    if change.upstream:
-        destination = change.upstream.split("/", 1)[1] if "/" in change.upstream else branch
-    if remote:
-        return remote, destination, ""
     configured = None
     with contextlib.suppress(KeyError, pygit2.GitError):
         configured = repo.config[f"branch.{branch}.remote"]
@@ -220,8 +220,11 @@ def _choose_remote(
         merge = repo.config[f"branch.{branch}.merge"]
         if merge.startswith("refs/heads/"):
             destination = merge[len("refs/heads/") :]
+    if remote:
+        return remote, destination, ""
     if configured in names:
         return configured, destination, ""
+    # The session may only pick one of the code root's remotes by name, never a URL.
     session_remote = change.upstream.split("/", 1)[0] if change.upstream else None
     if session_remote in names:
         return session_remote, destination, ""
@@ -253,11 +256,15 @@ def _fetch_and_push(
             return Outcome(
                 change.path, "push", FAILED, branch, target, detail=f"fetch from the session: {fetched.reason}"
             )
+        maybe_fail("push:after-fetch")
         pushed = git.push(trusted, target, ref, destination, runner)
+        maybe_fail("push:after-push")
     finally:
         git.delete_ref(trusted, ref, runner)
         with contextlib.suppress(OSError):
             gitlib.give_new_files_to(trusted_git, owner.st_uid, owner.st_gid, since)
+    if destination != branch:
+        notes = [f"{branch} -> {destination}", *notes]
     detail = "; ".join([pushed.summary or "pushed", *notes]) if pushed.ok else "; ".join([pushed.reason, *notes])
     return Outcome(change.path, "push", DONE if pushed.ok else FAILED, branch, target, (change.head or "")[:12], detail)
 

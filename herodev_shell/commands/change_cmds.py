@@ -35,6 +35,9 @@ OUTCOME_COLUMNS = [
     ("commit", "commit"),
     ("detail", "detail"),
 ]
+# Session files reach the operator's terminal through diff: control characters (escape
+# sequences) are shown, never sent.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)]}
 _ANSI = {"add": "\x1b[32m", "del": "\x1b[31m", "hunk": "\x1b[36m", "head": "\x1b[1m", "reset": "\x1b[0m"}
 
 
@@ -64,7 +67,12 @@ def _change_row(change: changes.RepoChange) -> dict[str, Any]:
     return row
 
 
+def visible(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 def _paint(line: str, color: bool) -> str:
+    line = visible(line)
     if not color:
         return line
     if line.startswith(("+++", "---", "diff --git", "index ", "new file", "deleted file")):
@@ -83,6 +91,7 @@ def _paint(line: str, color: bool) -> str:
 def _print_block(out: Renderer, title: str, text: str) -> None:
     if not text:
         return
+    title = visible(title)
     out.message(f"{_ANSI['head']}# {title}{_ANSI['reset']}" if out.color else f"# {title}")
     for line in text.rstrip("\n").split("\n"):
         out.message(_paint(line, out.color))
@@ -121,7 +130,9 @@ class ChangeCommands(HerodevCommands):
         )
         if report.outside:
             sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
-            out.note(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)")
+            out.note(
+                visible(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)")
+            )
 
     @cmd2.with_argparser(parser_for("diff"))
     def do_diff(self, args: argparse.Namespace) -> None:
@@ -138,7 +149,7 @@ class ChangeCommands(HerodevCommands):
             out.message("no changes")
             return
         for repo in report.repos:
-            header = f"=== {repo.path} ({repo.branch or 'detached'})"
+            header = visible(f"=== {repo.path} ({repo.branch or 'detached'})")
             out.message(f"{_ANSI['head']}{header}{_ANSI['reset']}" if out.color else header)
             _print_block(out, "staged", repo.staged)
             _print_block(out, "not staged", repo.unstaged)
@@ -147,7 +158,7 @@ class ChangeCommands(HerodevCommands):
         if report.outside:
             out.message("=== changed outside any repository")
             for path in report.outside:
-                out.message(f"  {path}")
+                out.message(f"  {visible(path)}")
 
     @cmd2.with_argparser(parser_for("commit"))
     def do_commit(self, args: argparse.Namespace) -> None:

@@ -73,6 +73,7 @@ def arm(repo: Path, markers: Path, evil_remote: Path, trusted_url: str) -> None:
     config("core.alternateRefsCommand", str(_script(scripts / "altrefs", markers / "alternate-refs")))
     config(f"url.{evil_remote}.insteadOf", trusted_url)
     config("remote.origin.url", str(evil_remote))
+    config("branch.main.merge", "refs/heads/hijacked")  # aim main at another branch of the remote
     (repo / ".gitattributes").write_text("* diff=evil filter=evil\n")
 
 
@@ -89,7 +90,7 @@ def test_session_repository_code_never_runs_and_push_goes_to_the_code_roots_remo
     world.run("create", "mallory", check=True)
     repo = session_dir(world, "mallory") / "example.com/org/app"
     arm(repo, markers, evil, str(trusted))
-    (repo / "README").write_text("changed by mallory\n")
+    (repo / "README").write_text("changed by mallory\n\x1b]0;owned\x07\x1b[2J\n")
     (repo / "new.txt").write_text("new\n")
     for path in [repo.parent / "scripts", *(repo.parent / "scripts").iterdir(), *repo.rglob("*")]:
         os.lchown(path, owner.pw_uid, owner.pw_gid)
@@ -100,6 +101,7 @@ def test_session_repository_code_never_runs_and_push_goes_to_the_code_roots_remo
     assert any(str(evil) in entry for entry in row["remote_changed"])  # reported ...
     diff = world.run("diff", "-s", "mallory", check=True).stdout
     assert "+changed by mallory" in diff
+    assert "\x1b" not in diff and "\\x1b]0;owned" in diff  # escape sequences shown, not sent
     world.run("commit", "-s", "mallory", "-m", "mallory's work", check=True)
     pushed = world.run("push", "-s", "mallory", "--json", check=True)
     outcome = next(o for o in json.loads(pushed.stdout) if o["action"] == "push")
@@ -109,6 +111,7 @@ def test_session_repository_code_never_runs_and_push_goes_to_the_code_roots_remo
     assert sorted(p.name for p in markers.iterdir()) == []  # nothing of the session's ran
     assert git("log", "-1", "--format=%s", "main", cwd=trusted) == "mallory's work"
     assert git("log", "-1", "--format=%s", "main", cwd=evil) == "initial"
+    assert "hijacked" not in git("branch", "--list", cwd=trusted)
     code_repo = world.code_root / "example.com/org/app"
     assert git("config", "remote.origin.url", cwd=code_repo) == str(trusted)
     assert not git("for-each-ref", "refs/herodev", cwd=code_repo)  # the staging ref is gone
