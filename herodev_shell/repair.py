@@ -17,6 +17,7 @@ from pathlib import Path
 from herodev_shell.config import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot
 from herodev_shell.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
+from herodev_shell.names import name_problem
 from herodev_shell.system import btrfs, users
 from herodev_shell.system.mounts import read_mounts
 from herodev_shell.system.runner import Runner
@@ -34,6 +35,7 @@ STALE_SCAN = "leftover scan snapshot"
 SESSION_MOUNT = "session mount left"
 STALE_LOCK = "stale lock"
 STALE_QGROUP = "stale quota group"
+LEFTOVER_TEMP = "half-written file"
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ def _pieces(settings: Settings) -> list[_Pieces]:
         stem = entry
         for suffix in (META_SUFFIX, BASE_SUFFIX, SCAN_SUFFIX):
             stem = stem.removesuffix(suffix)
-        if stem.startswith(prefix) and len(stem) > len(prefix):
-            names.add(stem[len(prefix) :])
+        name = stem[len(prefix) :]
+        if stem.startswith(prefix) and not name_problem(name, settings.max_name_length):
+            names.add(name)
     owned = [u for u in users.users_with_prefix(prefix) if u.is_session_user and len(u.name) > len(prefix)]
     session_users = {u.name[len(prefix) :]: u for u in owned}
     names |= set(session_users)
@@ -167,6 +170,19 @@ def _session_problems(piece: _Pieces) -> list[Problem]:
     return found
 
 
+def _temp_problems(settings: Settings) -> list[Problem]:
+    """Half-written files (metadata, host state) from a write cut short by a crash or a full disk."""
+    try:
+        entries = sorted(os.listdir(settings.sessions_dir))
+    except OSError:
+        return []
+    return [
+        Problem(LEFTOVER_TEMP, None, str(settings.sessions_dir / e), "a half-written file", "delete it")
+        for e in entries
+        if e.endswith(".tmp")
+    ]
+
+
 def _mount_problems(settings: Settings) -> list[Problem]:
     """Session snapshots mounted in this namespace (enter mounts them only in a private one)."""
     if not settings.sessions_dir.exists():
@@ -219,6 +235,7 @@ def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> l
     problems: list[Problem] = []
     for piece in _pieces(settings):
         problems += _session_problems(piece)
+    problems += _temp_problems(settings)
     problems += _mount_problems(settings)
     problems += _lock_problem(settings)
     if qgroups and settings.code_root.exists():
@@ -238,6 +255,9 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
     if kind == SESSION_MOUNT:
         btrfs.umount(Path(problem.path), runner, lazy=True)
         return f"unmounted {problem.path}"
+    if kind == LEFTOVER_TEMP:
+        Path(problem.path).unlink(missing_ok=True)
+        return f"deleted {problem.path}"
     if kind == STALE_LOCK:
         settings.lock_file.write_text("")
         return "cleared the dead process's note"
@@ -311,6 +331,7 @@ def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -
 _ORDER = [
     SESSION_MOUNT,
     STALE_LOCK,
+    LEFTOVER_TEMP,
     STALE_SCAN,
     SNAPSHOT_WITHOUT_USER,
     BASE_MISSING,
@@ -349,9 +370,29 @@ def repair(settings: Settings, runner: Runner) -> list[Repaired]:
             except (HerodevError, OSError) as exc:
                 message = exc.message if isinstance(exc, HerodevError) else str(exc)
                 results.append(Repaired(problem.kind, problem.session, problem.path, FAILED, message))
+        results += _repair_git(settings, runner)
     from herodev_shell import audit
 
     audit.add_detail("repaired", [f"{r.kind}: {r.session or r.path}: {r.status}" for r in results])
+    return results
+
+
+def _repair_git(settings: Settings, runner: Runner) -> list[Repaired]:
+    """What a commit or push cut short leaves in repositories (repair_git.py)."""
+    from herodev_shell import repair_git
+
+    results = []
+    for leftover in repair_git.find(settings):
+        where = str(leftover.git_dir)
+        if runner.dry_run:
+            results.append(Repaired(leftover.kind, leftover.session, where, PLANNED, leftover.detail))
+            continue
+        try:
+            detail = repair_git.fix(leftover, runner)
+            results.append(Repaired(leftover.kind, leftover.session, where, FIXED, f"{leftover.detail}: {detail}"))
+        except (HerodevError, OSError) as exc:
+            message = exc.message if isinstance(exc, HerodevError) else str(exc)
+            results.append(Repaired(leftover.kind, leftover.session, where, FAILED, message))
     return results
 
 
