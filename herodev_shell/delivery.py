@@ -83,6 +83,8 @@ def _write_guard(root: Path, relative: str) -> tuple[Path, int, int]:
 
 def commit(settings: Settings, runner: Runner, session: str, message: str | None, names: list[str]) -> list[Outcome]:
     """Stage everything and commit in each changed (or named) repository of the session."""
+    from pygit2 import GitError  # a full disk or a damaged repository, reported per repository
+
     from herodev_shell.system import gitlib
 
     text = _require_message(message)
@@ -110,11 +112,15 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
             since = time.time() - 1.0
             repo = gitlib.open_repo(git_dir.parent if git_dir.name == ".git" else live / relative, live)
             branch = gitlib.head_info(repo).branch
-            oid = gitlib.commit_all(repo, text, author, email)
-            maybe_fail("commit:after-commit")
-            gitlib.give_new_files_to(git_dir, uid, gid, since)
-        except (HerodevError, OSError) as exc:
-            reason = exc.message if isinstance(exc, HerodevError) else f"{exc.strerror or exc}"
+            try:
+                oid = gitlib.commit_all(repo, text, author, email)
+                maybe_fail("commit:after-commit")
+            finally:
+                # also after a failure (a full disk): what was written must stay the user's
+                with contextlib.suppress(OSError):
+                    gitlib.give_new_files_to(git_dir, uid, gid, since)
+        except (HerodevError, OSError, GitError) as exc:
+            reason = exc.message if isinstance(exc, HerodevError) else f"{getattr(exc, 'strerror', None) or exc}"
             outcomes.append(Outcome(relative, "commit", FAILED, detail=reason))
             continue
         if oid is None:
