@@ -120,8 +120,6 @@ def test_session_users_get_subordinate_ids_and_rootless_podman_works(world: Hero
     user = pwd.getpwnam(world.user("pod"))
     mine = ranges_of(user.pw_name, user.pw_uid, SUBUID)
     assert mine and ranges_of(user.pw_name, user.pw_uid, SUBGID)
-    others = [r for r in ranges_of("", -1, SUBUID)]  # nothing, but parse must hold
-    assert others == []
     out = world.run("enter", "pod", "--", "sh", "-c", "podman unshare cat /proc/self/uid_map", check=True).stdout
     rows = [line.split() for line in out.splitlines() if line.strip()]
     assert ["0", str(user.pw_uid), "1"] in rows  # root in podman's namespace is the session user
