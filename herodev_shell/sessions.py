@@ -7,6 +7,7 @@ layout.py for where each lives.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from herodev_shell import layout
+from herodev_shell import layout, session_checks
 from herodev_shell.config import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
 from herodev_shell.faults import maybe_fail
@@ -82,8 +83,12 @@ def read_meta(paths: layout.SessionPaths) -> dict[str, object] | None:
 
 def write_meta(paths: layout.SessionPaths, data: dict[str, object]) -> None:
     tmp = paths.meta.with_name(paths.meta.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, paths.meta)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, paths.meta)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+        raise
 
 
 def _int_or_none(value: object) -> int | None:
@@ -234,6 +239,8 @@ def create_session(settings: Settings, runner: Runner, name: str, quota: int | N
         except BaseException as exc:
             left = _undo(undo)
             reason = exc.message if isinstance(exc, HerodevError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError) and exc.strerror:
+                reason = f"{exc.strerror.lower()} ({exc.filename or settings.code_root})"
             hint = (
                 f"left behind: {', '.join(left)}; 'herodev delete -f {name}' cleans up"
                 if left
@@ -406,7 +413,8 @@ def _mark_entered(paths: layout.SessionPaths) -> None:
     """last_entered in the metadata: prune keeps sessions entered recently."""
     meta = read_meta(paths)
     if meta:
-        write_meta(paths, {**meta, "last_entered": _now()})
+        with contextlib.suppress(OSError):  # only a note for prune: a full disk must not stop enter
+            write_meta(paths, {**meta, "last_entered": _now()})
 
 
 def enter_session(settings: Settings, runner: Runner, name: str, command: list[str]) -> int:
@@ -455,61 +463,5 @@ def enter_session(settings: Settings, runner: Runner, name: str, command: list[s
             os.close(userns_fd)
 
 
-# --- orphans (a row in `check`) ---------------------------------------------------------------
-
-
-def find_orphans(settings: Settings) -> list[str]:
-    """Sessions left half there by a crash: which of user, snapshot, base, metadata is missing."""
-    try:
-        entries = {entry.name for entry in os.scandir(settings.sessions_dir)}
-    except OSError:
-        return []
-    prefix = settings.user_prefix
-    with_meta = set(layout.session_names(settings))
-    session_users = {u.name for u in users.users_with_prefix(prefix) if u.is_session_user}
-    stems = {e.split(".", 1)[0] for e in entries if e.startswith(prefix)} | session_users
-    found = []
-    for stem in sorted(stems):
-        name = stem[len(prefix) :]
-        if not name or name_problem(name, settings.max_name_length):
-            continue
-        missing = []
-        if stem not in session_users and not (name in with_meta and users.lookup(stem)):
-            missing.append("user")
-        if stem not in entries:
-            missing.append("snapshot")
-        if stem + layout.BASE_SUFFIX not in entries:
-            missing.append("base")
-        if name not in with_meta:
-            missing.append("metadata")
-        if missing:
-            found.append(f"{name} (no {', '.join(missing)})")
-    return found
-
-
-def orphan_check(settings: Settings, runner: Runner) -> list[object]:
-    from herodev_shell.setup import PASS, WARN, CheckResult
-
-    if not settings.sessions_dir.is_dir() or not os.access(settings.sessions_dir, os.R_OK | os.X_OK):
-        return []
-    orphans = find_orphans(settings)
-    if not orphans:
-        count = len(layout.session_names(settings))
-        return [CheckResult("sessions", PASS, f"{count} session(s), nothing half there")]
-    return [
-        CheckResult(
-            "sessions",
-            WARN,
-            f"half-there sessions: {'; '.join(orphans)} ('herodev delete -f NAME' cleans each up)",
-        )
-    ]
-
-
-def _register_checks() -> None:
-    from herodev_shell import setup
-
-    if orphan_check not in setup.EXTRA_CHECKS:
-        setup.EXTRA_CHECKS.append(orphan_check)  # type: ignore[arg-type]
-
-
-_register_checks()
+# `check` reports sessions left half there by a crash (session_checks.py).
+session_checks.register()
