@@ -125,6 +125,20 @@ def _repair(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+def _prune(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--older-than", metavar="AGE", default="7d", help="idle for at least AGE (s, m, h, d, w; default 7d)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
+    add_json(parser)
+
+
+def _pull(parser: argparse.ArgumentParser) -> None:
+    add_session_option(parser)
+    completes(parser.add_argument("repos", metavar="REPO", nargs="*", help="only these repositories"), REPOS)
+    add_json(parser)
+
+
 # --- repositories and changes ---------------------------------------------------------------
 
 
@@ -202,6 +216,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
     "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),
     "repair": CommandSpec(OPERATIONS, "fix what a crash left: half-made sessions, stale snapshots and mounts", _repair),
+    "prune": CommandSpec(OPERATIONS, "delete sessions idle for a while that hold no work", _prune),
+    "pull": CommandSpec(OPERATIONS, "fetch and fast-forward the code root's repositories", _pull),
     "repos": CommandSpec(REPOSITORIES, "git repositories under the code root (or in a session)", _repos),
     "reorganize": CommandSpec(REPOSITORIES, "move repositories to <server>/<org>/<repo> by remote URL", _reorganize),
     "changes": CommandSpec(CHANGES, "repositories with uncommitted changes or unpushed commits", _changes),

@@ -20,6 +20,8 @@ LOG_COLUMNS = [
     ("error", "error"),
 ]
 DF_COLUMNS = [("name", "session"), ("user", "user"), ("exclusive", "exclusive"), ("limit", "quota")]
+PRUNE_COLUMNS = [("name", "session"), ("action", "action"), ("last_used", "last used"), ("reason", "why")]
+PULL_COLUMNS = [("path", "repository"), ("branch", "branch"), ("status", "status"), ("detail", "detail")]
 REPAIR_COLUMNS = [("kind", "problem"), ("session", "session"), ("status", "status"), ("detail", "detail")]
 
 
@@ -94,3 +96,31 @@ class OperationsCommands(HerodevCommands):
         failed = [r for r in results if r.status == repair.FAILED]
         if failed:
             raise HerodevError(f"{len(failed)} problem(s) could not be repaired", hint="run with -v to see why")
+
+    @cmd2.with_argparser(parser_for("prune"))
+    def do_prune(self, args: argparse.Namespace) -> None:
+        """Delete sessions idle for a while (no process, not entered) that hold no work; say why others stay."""
+        import dataclasses
+
+        from herodev_shell import ops
+
+        ctx = self.ctx
+        older_than = ops.parse_age(args.older_than)
+        runner = dataclasses.replace(ctx.runner, dry_run=True) if args.dry_run else ctx.runner
+        outcomes = ops.prune(ctx.settings, runner, older_than)
+        out = ctx.out(args.json)
+        out.records(outcomes, [o.__dict__ for o in outcomes], PRUNE_COLUMNS, empty="no sessions")
+
+    @cmd2.with_argparser(parser_for("pull"))
+    def do_pull(self, args: argparse.Namespace) -> None:
+        """Fetch and fast-forward the code root's repositories; never over local changes."""
+        from herodev_shell import ops
+
+        ctx = self.ctx
+        outcomes = ops.pull(ctx.settings, ctx.runner, args.session, list(args.repos))
+        out = ctx.out(args.json)
+        rows = [o.__dict__ for o in outcomes]
+        out.records(outcomes, rows, PULL_COLUMNS, status_key="status", empty="no repositories")
+        failed = [o.path for o in outcomes if o.status == ops.FAILED]
+        if failed:
+            raise HerodevError(f"{len(failed)} repository(ies) could not be pulled: {', '.join(failed)}")
