@@ -73,3 +73,14 @@ def test_run_lines_stops_at_the_first_failure(app) -> None:  # type: ignore[no-u
     assert app.ctx.current_session == "alice"
     assert app.run_lines("use --clear; use alice # comment") == 0
     assert app.ctx.current_session == "alice"
+
+
+def test_a_question_without_a_terminal_fails_with_a_hint(tmp_path: Path) -> None:
+    from herodev_shell.errors import HerodevError
+
+    ctx = AppContext(Settings(code_root=tmp_path), Runner(), Renderer(), interactive=False)
+    with pytest.raises(HerodevError) as caught:
+        ctx.confirm("Install git with apt-get?")
+    assert caught.value.hint is not None and "-f" in caught.value.hint
+    forced = AppContext(Settings(code_root=tmp_path), Runner(), Renderer(), force=True, interactive=False)
+    assert forced.confirm("Install git with apt-get?") is True
