@@ -52,7 +52,7 @@ def name_problem(name: str, max_length: int) -> str | None:
         return "an empty session name"
     if len(name) > max_length:
         return f"session name {name!r} is longer than {max_length} characters"
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):  # fullmatch: "$" would let a trailing newline through
         return f"invalid session name {name!r}"
     if name in RESERVED:
         return f"session name {name!r} is a reserved word"

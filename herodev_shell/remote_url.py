@@ -76,7 +76,7 @@ def parse_remote(url: str) -> RemoteLocation | None:
     if scp:
         host = scp.group("host")
         parts = _clean_parts(scp.group("path"))
-        if not host or parts is None:
+        if not host or host in (".", "..") or parts is None:  # git@..:x would climb out of the code root
             return None
         return RemoteLocation(host, parts)
     return None  # a relative local path such as ../other.git
