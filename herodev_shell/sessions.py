@@ -20,7 +20,7 @@ from herodev_shell import layout, session_checks
 from herodev_shell.config import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
 from herodev_shell.faults import maybe_fail
-from herodev_shell.hoststate import require_state
+from herodev_shell.hoststate import HostState, require_state
 from herodev_shell.names import allowed_text, name_problem, validate_name
 from herodev_shell.system import btrfs, idmap, subids, users
 from herodev_shell.system.locking import exclusive_lock
@@ -255,7 +255,7 @@ def _make_snapshots(
     settings: Settings,
     runner: Runner,
     paths: layout.SessionPaths,
-    state: object,
+    state: HostState,
     user: users.User,
     use_idmap: bool,
     idmap_detail: str,
@@ -273,7 +273,7 @@ def _make_snapshots(
     # that the ownership change does not count as the session's work.
     btrfs.snapshot(settings.code_root, paths.snapshot, runner)
     undo.append((str(paths.snapshot), lambda: btrfs.delete_subvolume(paths.snapshot, runner)))
-    owner_uid, owner_gid = state.code_owner_uid, state.code_owner_gid  # type: ignore[attr-defined]
+    owner_uid, owner_gid = state.code_owner_uid, state.code_owner_gid
     target = os.fspath(paths.snapshot)
     runner.run(["chown", "-R", "-h", f"--from={owner_uid}", str(user.uid), target], timeout=None)
     runner.run(["chown", "-R", "-h", f"--from=:{owner_gid}", f":{user.gid}", target], timeout=None)
