@@ -19,7 +19,7 @@ from herodev_shell.errors import HerodevError, NeedsRoot
 from herodev_shell.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
 from herodev_shell.names import name_problem
 from herodev_shell.system import btrfs, users
-from herodev_shell.system.mounts import read_mounts
+from herodev_shell.system.mounts import mount_containing, read_mounts
 from herodev_shell.system.runner import Runner
 
 FIXED, FAILED, PLANNED = "fixed", "failed", "planned"
@@ -189,10 +189,13 @@ def _mount_problems(settings: Settings) -> list[Problem]:
         return []
     sessions_fs = "/" + btrfs.filesystem_path(settings.sessions_dir)
     sessions_dir = os.path.realpath(settings.sessions_dir)
+    ours = mount_containing(settings.sessions_dir)
     found = []
     for mount in read_mounts():
         inside_dir = mount.target == sessions_dir or mount.target.startswith(sessions_dir + "/")
-        shows_session = mount.fstype == "btrfs" and mount.root.startswith(sessions_fs + "/")
+        # the same path on another filesystem (another code root) is not ours
+        same_fs = ours is not None and mount.source == ours.source
+        shows_session = same_fs and mount.fstype == "btrfs" and mount.root.startswith(sessions_fs + "/")
         if inside_dir or shows_session:
             found.append(
                 Problem(SESSION_MOUNT, None, mount.target, f"{mount.root} mounted at {mount.target}", "unmount it")

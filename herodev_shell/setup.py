@@ -147,7 +147,10 @@ def _enable_quotas(settings: Settings, runner: Runner) -> StepResult:
         return StepResult("quotas", "planned", f"enable btrfs quotas on {root}")
     if btrfs.quota_enabled(root, runner):
         return StepResult("quotas", "unchanged", "btrfs quotas already on")
-    btrfs.enable_quota(root, runner)
+    try:
+        btrfs.enable_quota(root, runner)
+    except HerodevError as error:  # sessions work without quotas: only sizes and --quota do not
+        return StepResult("quotas", "skipped", f"could not enable btrfs quotas: {error.message}")
     return StepResult("quotas", "planned" if runner.dry_run else "done", "enabled btrfs quotas")
 
 
