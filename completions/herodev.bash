@@ -3,7 +3,7 @@
 #     python3 -m herodev_shell.completion_scripts --write
 # Install: copy to /usr/share/bash-completion/completions/herodev (or source it in ~/.bashrc).
 
-_herodev_commands='check init create list sessions use info enter delete menu df log repair repos reorganize changes diff commit push help'
+_herodev_commands='check init create list sessions use info enter delete menu df log repair prune pull repos reorganize changes diff commit push help'
 _herodev_global_opts='-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --config --code-root --version'
 _herodev_global_vals='-c= --command= --config=files --code-root=files'
 
@@ -24,6 +24,8 @@ _herodev_spec() {
         df) opts='-h --help --json'; vals=''; pos='' ;;
         log) opts='-h --help -s --session --last --json'; vals='-s=sessions --session=sessions --last='; pos='' ;;
         repair) opts='-h --help --json'; vals=''; pos='' ;;
+        prune) opts='-h --help --older-than --dry-run --json'; vals=--older-than=; pos='' ;;
+        pull) opts='-h --help -s --session --json'; vals='-s=sessions --session=sessions'; pos='repos*' ;;
         repos) opts='-h --help -s --session --json'; vals='-s=sessions --session=sessions'; pos='' ;;
         reorganize) opts='-h --help -s --session --dry-run --json'; vals='-s=sessions --session=sessions'; pos='' ;;
         changes) opts='-h --help -s --session --full --all --json'; vals='-s=sessions --session=sessions'; pos='' ;;
