@@ -10,6 +10,7 @@ once: it is a process-wide libgit2 option.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 from collections.abc import Iterator
@@ -46,8 +47,13 @@ def safe_join(root: Path, relative: str) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=64)
+def _real(root: Path) -> str:
+    return os.path.realpath(root)
+
+
 def _inside(path: str, root: Path) -> bool:
-    real_root = os.path.realpath(root)
+    real_root = _real(root)
     real = os.path.realpath(path)
     return real == real_root or real.startswith(real_root.rstrip("/") + "/")
 

@@ -261,6 +261,8 @@ def test_commands_need_a_session_and_name_real_repositories(gw: tuple[HerodevEnv
     empty = world.run("commit", "-s", "names", "-m", "nothing")
     assert empty.returncode == 0 and "nothing to commit" in empty.stdout
     in_session(world, "names", "echo dry >> example.com/org/untouched/README")
+    chained = world.run("--json", "-c", "use names; changes", check=True)  # `use` carries to the next command
+    assert [r["path"] for r in json.loads(chained.stdout)] == ["example.com/org/untouched"]
     head = git("rev-parse", "HEAD", cwd=session_dir(world, "names") / "example.com/org/untouched")
     planned = json.loads(world.run("-n", "push", "-s", "names", "-m", "dry", "--json", check=True).stdout)
     assert [(o["action"], o["status"]) for o in planned] == [("commit", "planned"), ("push", "planned")]
