@@ -77,6 +77,14 @@ def git_dir_of(workdir: Path, root: Path) -> Path:
     common = git_dir / "commondir"
     if common.is_file() and not _inside(str(git_dir / common.read_text().strip()), root):
         raise UnsafePath(f"{common} points outside {root}")
+    # Borrowed object stores outside the tree would let a session read (and push) objects of
+    # repositories it cannot read itself.
+    alternates = git_dir / "objects" / "info" / "alternates"
+    if alternates.is_file():
+        for line in alternates.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and not _inside(str(git_dir / "objects" / line), root):
+                raise UnsafePath(f"{alternates} borrows objects from outside {root}")
     return git_dir
 
 

@@ -127,9 +127,8 @@ def test_session_repository_code_never_runs_and_push_goes_to_the_code_roots_remo
 
 def test_links_never_lead_reads_or_writes_out_of_the_session(sw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
     world, owner = sw
-    remote = make_remote(world, "linked")
-    clone_into_code(world, owner, str(remote), "example.com/org/linked")
-    clone_into_code(world, owner, str(make_remote(world, "gitfile")), "example.com/org/gitfile")
+    for name in ("linked", "gitfile", "borrow"):
+        clone_into_code(world, owner, str(make_remote(world, name)), f"example.com/org/{name}")
     world.run("create", "links", check=True)
     root = session_dir(world, "links")
     victim = world.base / "victim"
@@ -144,6 +143,11 @@ def test_links_never_lead_reads_or_writes_out_of_the_session(sw: tuple[HerodevEn
     (other / ".git").rename(other / "moved-git")
     (other / ".git").write_text(f"gitdir: {world.code_root / 'example.com/org/linked/.git'}\n")
     (other / "README").write_text("edit\n")
+    # objects borrowed from the code root's repository
+    borrower = root / "example.com/org/borrow"
+    trusted_objects = world.code_root / "example.com/org/linked/.git/objects"
+    (borrower / ".git/objects/info/alternates").write_text(f"{trusted_objects}\n")
+    (borrower / "README").write_text("edit\n")
     # a repository path through a symlink out of the session
     (root / "escape").symlink_to(world.code_root / "example.com")
 
@@ -155,6 +159,7 @@ def test_links_never_lead_reads_or_writes_out_of_the_session(sw: tuple[HerodevEn
     assert victim.read_text() == "precious\n"
     found = {r["path"]: r for r in json.loads(world.run("changes", "-s", "links", "--json", check=True).stdout)}
     assert "outside" in found["example.com/org/gitfile"]["error"]
+    assert "borrows objects from outside" in found["example.com/org/borrow"]["error"]
     assert not any(p.startswith("escape") for p in found)
     named = world.run("diff", "-s", "links", "escape/org/linked")
     assert named.returncode == 1 and "no repository" in named.stderr
