@@ -160,8 +160,36 @@ def push(
                 detail = f"would push {change.branch} after the commit"
                 outcomes.append(Outcome(change.path, "push", PLANNED, change.branch, detail=detail))
                 continue
-            outcomes.append(_push_one(settings, runner, session, root, change, remote))
+            try:
+                outcomes.append(_push_one(settings, runner, session, root, base, change, remote))
+            except (HerodevError, OSError) as exc:
+                reason = exc.message if isinstance(exc, HerodevError) else f"{exc.strerror or exc}"
+                outcomes.append(Outcome(change.path, "push", FAILED, change.branch, detail=reason))
     return outcomes
+
+
+def _code_repo_for(settings: Settings, base: Path | None, relative: str) -> Path | None:
+    """The code root's repository for a session path: the same path, or, when the code root was
+    reorganized since the session started, the repository with the remote URL the base had."""
+    from herodev_shell import repos
+    from herodev_shell.system import gitlib
+
+    code_root = settings.code_root
+    with contextlib.suppress(HerodevError, OSError):
+        candidate = code_root if relative == "." else gitlib.safe_join(code_root, relative)
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    if base is None:
+        return None
+    try:
+        workdir = base if relative == "." else gitlib.safe_join(base, relative)
+        url = gitlib.head_info(gitlib.open_repo(workdir, base)).remote_url
+    except (HerodevError, OSError):
+        return None
+    if not url:
+        return None
+    matches = [r.path for r in repos.discover(code_root) if r.remote == url]
+    return code_root / matches[0] if len(matches) == 1 else None
 
 
 def _unpushed(change: changes.RepoChange) -> bool:
@@ -169,7 +197,13 @@ def _unpushed(change: changes.RepoChange) -> bool:
 
 
 def _push_one(
-    settings: Settings, runner: Runner, session: str, root: Path, change: changes.RepoChange, remote: str | None
+    settings: Settings,
+    runner: Runner,
+    session: str,
+    root: Path,
+    base: Path | None,
+    change: changes.RepoChange,
+    remote: str | None,
 ) -> Outcome:
     from herodev_shell.system import gitlib
 
@@ -192,7 +226,14 @@ def _push_one(
                 detail="exists only in the session: name a remote with --remote URL",
             )
         return _push_session_only(settings, runner, session, root, change, remote)
-    code_repo = settings.code_root if change.path == "." else gitlib.safe_join(settings.code_root, change.path)
+    code_repo = _code_repo_for(settings, base, change.path)
+    if code_repo is None:
+        why = "no matching repository in the code root (moved or deleted there): name a remote with --remote URL"
+        if not remote:
+            return Outcome(change.path, "push", SKIPPED, branch, detail=why)
+        return _push_session_only(settings, runner, session, root, change, remote)
+    if code_repo != settings.code_root / change.path:
+        notes.insert(0, f"via {code_repo.relative_to(settings.code_root)} in the code root")
     target, destination, why = _choose_remote(settings.code_root, code_repo, change, remote)
     if target is None:
         return Outcome(change.path, "push", SKIPPED, branch, detail=why)

@@ -153,18 +153,27 @@ def head_info(repo: Any) -> HeadInfo:
     if remote_name is None or remote_name == ".":
         names = list(repo.remotes.names())
         remote_name = "origin" if "origin" in names else (names[0] if names else None)
-    remote_url = None
-    if remote_name:
-        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
-            remote_url = repo.remotes[remote_name].url
+    remote_url = _configured_url(repo, remote_name) if remote_name else None
     return HeadInfo(branch, head, upstream, remote_name, remote_url)
+
+
+def _configured_url(repo: Any, name: str) -> str | None:
+    """remote.NAME.url as written, before any url.*.insteadOf rewriting: the repository's
+    identity (what reorganize lays out by), not a transport detail."""
+    pygit2 = _pygit2()
+    with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+        return str(repo.config[f"remote.{name}.url"])
+    with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
+        return repo.remotes[name].url or None
+    return None
 
 
 def remote_urls(repo: Any) -> dict[str, str]:
     urls = {}
-    for remote in repo.remotes:
-        if remote.url:
-            urls[remote.name] = remote.url
+    for name in repo.remotes.names():
+        url = _configured_url(repo, name)
+        if url:
+            urls[name] = url
     return urls
 
 

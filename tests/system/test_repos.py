@@ -151,3 +151,25 @@ def test_reorganize_in_a_session_moves_only_there(rw: tuple[HerodevEnv, pwd.stru
     assert (world.code_root / "misplaced/.git").is_dir()
     assert not os.path.exists(world.code_root / "github.com/acme/sess")
     world.run("delete", "-f", "tidy", check=True)
+
+
+def test_push_follows_a_repository_the_code_root_reorganized_meanwhile(
+    rw: tuple[HerodevEnv, pwd.struct_passwd],
+) -> None:
+    world, owner = rw
+    bare = make_remote(world, "moved")
+    url = "https://github.com/acme/moved.git"
+    repo = clone_into_code(world, owner, str(bare), "misplaced/moved")
+    set_remote(repo, url)
+    git("config", f"url.{bare}.insteadOf", url, cwd=repo)  # the operator's own config reaches the bare repo
+    git("fetch", "-q", "origin", cwd=repo)
+    world.run("create", "mover", check=True)
+    (session_dir(world, "mover") / "misplaced/moved/README").write_text("from the session\n")
+    world.run("commit", "-s", "mover", "-m", "session work", check=True)
+    moved = json.loads(world.run("reorganize", "--json", check=True).stdout)
+    assert [(m["path"], m["status"]) for m in moved] == [("misplaced/moved", "moved")]
+    result = json.loads(world.run("push", "-s", "mover", "--json", check=True).stdout)
+    assert [(o["path"], o["status"]) for o in result] == [("misplaced/moved", "done")]
+    assert "via github.com/acme/moved" in result[0]["detail"]
+    assert git("log", "-1", "--format=%s", "main", cwd=bare) == "session work"
+    world.run("delete", "mover", check=True)
