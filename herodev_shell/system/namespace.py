@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from herodev_shell.errors import HerodevError
@@ -34,6 +34,7 @@ class EnterSpec:
     gid: int
     home: str
     shell: str
+    groups: tuple[int, ...] = ()  # supplementary groups, resolved before the fork
     command: tuple[str, ...] = ()  # empty: a login shell
     userns_fd: int | None = None  # None: bind mount without an id mapping (the chown fallback)
     term: str | None = None
@@ -86,7 +87,7 @@ def _child(spec: EnterSpec, report_fd: int) -> None:
             # We wait without job control: a stopped CMD would hang the terminal, so Ctrl-Z is off.
             signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         _mount_session(spec)
-        os.initgroups(spec.user, spec.gid)
+        os.setgroups(list(spec.groups) or [spec.gid])
         os.setgid(spec.gid)
         os.setuid(spec.uid)
         os.umask(0o022)
@@ -144,6 +145,9 @@ def _take_back_terminal() -> None:
 
 def enter(spec: EnterSpec) -> int:
     """Run the session's shell or command; its exit status (128+N when a signal ended it)."""
+    if not spec.groups:
+        # Resolved here, not in the child: NSS lookups after fork are not safe with threads.
+        spec = replace(spec, groups=tuple(os.getgrouplist(spec.user, spec.gid)))
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
