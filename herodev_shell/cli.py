@@ -123,7 +123,7 @@ def join_for_shell_line(argv: list[str]) -> str:
     """
     words = []
     for word in argv:
-        if _SAFE_WORD.match(word):
+        if _SAFE_WORD.fullmatch(word):  # fullmatch: "$" would pass a trailing newline unquoted
             words.append(word)
         elif "'" not in word:
             words.append(f"'{word}'")
