@@ -46,7 +46,8 @@ def find_orphans(settings: Settings) -> list[str]:
 def orphan_check(settings: Settings, runner: Runner) -> list[object]:
     from herodev_shell.setup import PASS, WARN, CheckResult
 
-    if not settings.sessions_dir.is_dir() or not os.access(settings.sessions_dir, os.R_OK | os.X_OK):
+    where = settings.sessions_dir
+    if not where.is_dir() or not os.access(where, os.R_OK | os.X_OK, effective_ids=True):
         return []
     orphans = find_orphans(settings)
     if not orphans:

@@ -141,6 +141,9 @@ def _cheap_changed(paths: layout.SessionPaths) -> bool | None:
 
 def list_sessions(settings: Settings) -> list[SessionInfo]:
     """Every session with metadata: one directory read, one passwd read, one /proc pass."""
+    where = settings.sessions_dir
+    if where.is_dir() and not os.access(where, os.R_OK | os.X_OK, effective_ids=True):
+        raise HerodevError(f"cannot read {where}: only root sees the sessions", hint="sudo herodev list")
     names = layout.session_names(settings)
     if not names:
         return []
@@ -164,7 +167,7 @@ def get_session(settings: Settings, name: str) -> SessionInfo:
     paths = layout.session_paths(settings, name)
     meta = read_meta(paths) if not name_problem(name, settings.max_name_length) else None
     if meta is None:
-        if not os.access(settings.sessions_dir, os.X_OK) and settings.sessions_dir.exists():
+        if not os.access(settings.sessions_dir, os.X_OK, effective_ids=True) and settings.sessions_dir.exists():
             raise NotFound(f"cannot read {settings.sessions_dir}", hint=f"sudo herodev ... (is '{name}' a session?)")
         raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
     return _info_from(paths, meta, users.lookup(paths.user), users.processes_by_uid())

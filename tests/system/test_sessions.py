@@ -156,6 +156,8 @@ def test_enter_runs_as_the_session_user_and_writes_only_the_session(world: Herod
 
 def test_exit_status_is_the_commands(world: HerodevEnv) -> None:
     world.run("create", "status", check=True)
+    groups = world.run("enter", "status", "--", "id", "-G", check=True).stdout.split()
+    assert groups == [str(pwd.getpwnam(world.user("status")).pw_gid)]  # its own group only, not root's
     assert in_session(world, "status", "exit 7", check=False).returncode == 7
     missing = world.run("enter", "status", "--", "no-such-command-here")
     assert missing.returncode == 127 and "command not found" in missing.stderr
@@ -354,7 +356,7 @@ def test_without_root_changing_commands_say_so(world: HerodevEnv) -> None:
     readable by nobody, so a real nobody process cannot always start here)."""
     from herodev_shell import sessions
     from herodev_shell.config import load_settings
-    from herodev_shell.errors import NeedsRoot
+    from herodev_shell.errors import HerodevError, NeedsRoot
     from herodev_shell.system.runner import Runner
 
     settings = load_settings(environ=world.env())
@@ -363,6 +365,13 @@ def test_without_root_changing_commands_say_so(world: HerodevEnv) -> None:
         "delete": lambda: sessions.delete_session(settings, Runner(), "x", force=True),
         "enter": lambda: sessions.enter_session(settings, Runner(), "x", ["true"]),
     }
+    os.seteuid(65534)
+    try:
+        with pytest.raises(HerodevError) as unreadable:
+            sessions.list_sessions(settings)
+    finally:
+        os.seteuid(0)
+    assert "only root sees the sessions" in unreadable.value.message
     for command, call in calls.items():
         os.seteuid(65534)
         try:
