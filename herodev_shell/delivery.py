@@ -22,6 +22,7 @@ from herodev_shell import changes, layout
 from herodev_shell.config import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.faults import maybe_fail
+from herodev_shell.system.isolate import without_symlinks
 from herodev_shell.system.runner import Runner
 
 DONE, SKIPPED, FAILED, PLANNED, UNCHANGED = "done", "skipped", "failed", "planned", "unchanged"
@@ -85,7 +86,6 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
     """Stage everything and commit in each changed (or named) repository of the session."""
     from pygit2 import GitError  # a full disk or a damaged repository, reported per repository
 
-    from herodev_shell.system import gitlib
 
     text = _require_message(message)
     paths = layout.session_paths(settings, session)
@@ -108,17 +108,10 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
             outcomes.append(Outcome(relative, "commit", PLANNED, detail=f"would commit {count} file(s) as {author}"))
             continue
         try:
-            git_dir, uid, gid = _write_guard(live, relative)
-            since = time.time() - 1.0
-            repo = gitlib.open_repo(git_dir.parent if git_dir.name == ".git" else live / relative, live)
-            branch = gitlib.head_info(repo).branch
-            try:
-                oid = gitlib.commit_all(repo, text, author, email)
-                maybe_fail("commit:after-commit")
-            finally:
-                # also after a failure (a full disk): what was written must stay the user's
-                with contextlib.suppress(OSError):
-                    gitlib.give_new_files_to(git_dir, uid, gid, since)
+            # In a child where the session is mounted nosymfollow: no link planted in the
+            # repository, before or during the commit, can aim root's writes elsewhere.
+            branch, oid = without_symlinks(live, lambda r=relative: _commit_one(live, r, text, author, email))
+            maybe_fail("commit:after-commit")
         except (HerodevError, OSError, GitError) as exc:
             reason = exc.message if isinstance(exc, HerodevError) else f"{getattr(exc, 'strerror', None) or exc}"
             outcomes.append(Outcome(relative, "commit", FAILED, detail=reason))
@@ -128,6 +121,28 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
         else:
             outcomes.append(Outcome(relative, "commit", DONE, branch, commit=oid[:12], detail=f"as {author} <{email}>"))
     return outcomes
+
+
+def _commit_one(live: Path, relative: str, text: str, author: str, email: str) -> tuple[str | None, str | None]:
+    """(branch, new commit id or None) for one repository of the live session."""
+    from pygit2 import GitError
+
+    from herodev_shell.system import gitlib
+
+    git_dir, uid, gid = _write_guard(live, relative)
+    since = time.time() - 1.0
+    workdir = live if relative == "." else gitlib.safe_join(live, relative)
+    repo = gitlib.open_repo(workdir, live)
+    branch = gitlib.head_info(repo).branch
+    try:
+        oid = gitlib.commit_all(repo, text, author, email)
+    except GitError as exc:  # a full disk or a damaged repository: that repository's failure
+        raise HerodevError(str(exc)) from None
+    finally:
+        # also after a failure (a full disk): what was written must stay the user's
+        with contextlib.suppress(OSError):
+            gitlib.give_new_files_to(git_dir, uid, gid, since)
+    return branch, oid
 
 
 # --- push -------------------------------------------------------------------------------------
@@ -331,13 +346,17 @@ def _record_pushed(settings: Settings, session: str, change: changes.RepoChange,
     from herodev_shell.system import gitlib
 
     live = layout.session_paths(settings, session).snapshot
-    with contextlib.suppress(HerodevError, OSError, ValueError):
+
+    def update() -> None:
         git_dir, uid, gid = _write_guard(live, change.path)
         since = time.time() - 1.0
         workdir = live if change.path == "." else gitlib.safe_join(live, change.path)
         repo = gitlib.open_repo(workdir, live)
         gitlib.set_reference(repo, f"refs/remotes/{remote}/{branch}", change.head or "", "herodev push")
         gitlib.give_new_files_to(git_dir, uid, gid, since)
+
+    with contextlib.suppress(HerodevError, OSError, ValueError):
+        without_symlinks(live, update)
 
 
 def _push_session_only(

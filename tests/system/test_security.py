@@ -180,3 +180,27 @@ def test_pygit2_owner_validation_stays_on_for_everything_else(sw: tuple[HerodevE
     assert pygit2.option(pygit2.enums.Option.GET_OWNER_VALIDATION) == 1
     with pytest.raises(pygit2.GitError):
         pygit2.Repository(str(repo_path))  # owned by the code owner, not by us (root)
+
+
+def test_writes_into_a_session_follow_no_symbolic_link(tmp_path: Path) -> None:
+    """The isolated writer sees the session nosymfollow: a link is never followed, even one
+    that appears after every check."""
+    from herodev_shell.errors import HerodevError
+    from herodev_shell.system.isolate import without_symlinks
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tree / "link").symlink_to(outside)
+
+    def write_through_link() -> str:
+        (tree / "link" / "planted").write_text("x")
+        return "written"
+
+    with pytest.raises(HerodevError, match="Too many levels of symbolic links"):
+        without_symlinks(tree, write_through_link)
+    assert not (outside / "planted").exists()
+    assert without_symlinks(tree, lambda: (tree / "plain").write_text("ok")) == 2
+    assert (tree / "plain").read_text() == "ok"  # plain writes still land (in the real tree)
+    assert write_through_link() == "written"  # control: outside the isolation the link is followed

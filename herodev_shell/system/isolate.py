@@ -1,0 +1,80 @@
+"""Run root's writes into a session where no symbolic link can be followed.
+
+A session can swap a directory for a symlink at any moment, so checking for links before a
+write leaves a race. Instead the work runs in a forked child with a private mount namespace in
+which the session's tree is mounted `nosymfollow` (MOUNT_ATTR_NOSYMFOLLOW, Linux 5.14): the
+kernel then refuses to follow any symlink inside it, whoever placed it and whenever.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from herodev_shell.errors import HerodevError
+from herodev_shell.system import idmap
+
+T = TypeVar("T")
+MOUNT_ATTR_NOSYMFOLLOW = 0x00200000
+
+
+def _isolate(tree: Path) -> None:
+    idmap.unshare(idmap.CLONE_NEWNS)
+    idmap.mount(None, "/", None, idmap.MS_REC | idmap.MS_PRIVATE)
+    fd = idmap.open_tree(tree, idmap.OPEN_TREE_CLONE | idmap.OPEN_TREE_CLOEXEC)
+    try:
+        idmap.mount_setattr(fd, MOUNT_ATTR_NOSYMFOLLOW)
+        idmap.move_mount(fd, tree)
+    finally:
+        os.close(fd)
+
+
+def without_symlinks(tree: Path, work: Callable[[], T]) -> T:
+    """work() with `tree` mounted nosymfollow; its result, or its error as a HerodevError, comes
+    back to us. Where the kernel cannot do it (before 5.14), work() runs here instead: callers
+    also refuse the links they can see beforehand."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        try:
+            try:
+                _isolate(tree)
+            except OSError as exc:
+                outcome: tuple[str, object] = ("unsupported", str(exc))
+            else:
+                try:
+                    outcome = ("ok", work())
+                except HerodevError as exc:
+                    outcome = ("error", (exc.message, exc.hint))
+                except OSError as exc:
+                    outcome = (
+                        "error",
+                        (f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), None),
+                    )
+                except Exception as exc:
+                    outcome = ("error", (f"{type(exc).__name__}: {exc}", None))
+            data = pickle.dumps(outcome)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_fd, view) :]
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    with os.fdopen(read_fd, "rb") as reader:
+        while chunk := reader.read(1 << 16):
+            chunks.append(chunk)
+    os.waitpid(pid, 0)
+    if not chunks:
+        raise HerodevError("the isolated writer died without an answer")
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind == "ok":
+        return value  # type: ignore[return-value]
+    if kind == "error":
+        message, hint = value  # type: ignore[misc]
+        raise HerodevError(message, hint=hint)
+    return work()
