@@ -78,6 +78,8 @@ class HerodevShell(cmd2.Cmd):
         )
         if self._plain_lines:
             self.interactive_pipe = True  # cmd2 then prints the prompt before reading a line
+        else:
+            self._keep_prompt_text_exact()
         self.hidden_commands.extend(_HIDDEN_BUILTINS)
         self.exit_code = 0
         self.default_error = "unknown command {}"
@@ -109,6 +111,18 @@ class HerodevShell(cmd2.Cmd):
         from prompt_toolkit.output import DummyOutput
 
         return PromptSession(input=DummyInput(), output=DummyOutput())
+
+    def _keep_prompt_text_exact(self) -> None:
+        """Make prompt_toolkit print the prompt's trailing space instead of a cursor move.
+
+        prompt_toolkit skips trailing blank cells without a colour; giving the prompt the
+        terminal's default colour (invisible) keeps `herodev> ` verbatim in the output stream,
+        so automation can wait for the exact prompt on any terminal type.
+        """
+        from prompt_toolkit.styles import Style, merge_styles
+
+        session = self.main_session
+        session.style = merge_styles([session.style, Style.from_dict({"prompt": "fg:ansidefault"})])
 
     # --- toolbar (terminal only) --------------------------------------------------------
     def get_bottom_toolbar(self) -> Any:

@@ -38,8 +38,9 @@ def start(shells: list[Pty], world: HerodevEnv, *args: str, **kw: object) -> Pty
     return shell
 
 
-def test_prompt_is_exact_and_use_changes_it(world: HerodevEnv, shells: list[Pty]) -> None:
-    shell = start(shells, world)
+@pytest.mark.parametrize("term", ["dumb", "xterm"])
+def test_prompt_is_exact_and_use_changes_it(world: HerodevEnv, shells: list[Pty], term: str) -> None:
+    shell = start(shells, world, term=term)
     shell.expect_exact("herodev> ")
     shell.sendline("use alice")
     shell.expect_exact("using session alice")
@@ -51,8 +52,8 @@ def test_prompt_is_exact_and_use_changes_it(world: HerodevEnv, shells: list[Pty]
     shell.expect_exact("herodev> ")
     shell.sendline("quit")
     assert shell.wait_exit() == 0
-    # TERM=dumb: plain text only, not one escape sequence.
-    assert "\x1b" not in shell.log.text(), shell.fail("escape codes on a dumb terminal")
+    if term == "dumb":  # plain text only, not one escape sequence
+        assert "\x1b" not in shell.log.text(), shell.fail("escape codes on a dumb terminal")
 
 
 def test_a_failing_command_leaves_the_shell_alive(world: HerodevEnv, shells: list[Pty]) -> None:
