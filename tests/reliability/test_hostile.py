@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from herodev_shell.config import load_settings
@@ -48,6 +48,7 @@ def world_state(world: HerodevEnv) -> tuple[list[str], list[str], list[str]]:
 
 
 @FAST
+@example(name="a\n")
 @given(name=st.one_of(HOSTILE_TEXT, st.text(max_size=60)))
 def test_name_rule_never_crashes_and_only_admits_safe_names(name: str, tally) -> None:
     tally.hostile()
@@ -60,6 +61,8 @@ def test_name_rule_never_crashes_and_only_admits_safe_names(name: str, tally) ->
 
 
 @SLOW
+@example(name="a\n")  # found by this suite: passed the "$" anchor and ran as create 'a'
+@example(name="a\nlist")
 @given(name=HOSTILE_TEXT.filter(lambda n: name_problem(n, 28) is not None and "\0" not in n and n.strip()))
 def test_create_refuses_bad_names_and_changes_nothing(rworld: HerodevEnv, tally, name: str) -> None:
     tally.hostile()
@@ -107,6 +110,8 @@ URL_PIECES = st.sampled_from(
 
 
 @FAST
+@example(url="\x00https://https://")  # found by this suite: a path with a NUL
+@example(url="git@..:22")  # found by this suite: mapped to ../22, outside the code root
 @given(url=st.one_of(st.lists(URL_PIECES, max_size=10).map("".join), st.text(max_size=80)))
 def test_remote_url_never_escapes_the_code_root(url: str, tally) -> None:
     tally.hostile()
