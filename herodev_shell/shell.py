@@ -61,6 +61,7 @@ class HerodevShell(cmd2.Cmd):
         # A person at a terminal gets history and the toolbar; pipes and scripts get neither.
         terminal = ctx.interactive and ctx.renderer.color
         self.toolbar = Toolbar(ctx, redraw=self._redraw) if terminal else None
+        self._terminating = False
         self._plain_lines = ctx.interactive and not _drawable(kwargs.get("stdout") or sys.stdout)
         super().__init__(
             allow_cli_args=False,
@@ -191,7 +192,9 @@ class HerodevShell(cmd2.Cmd):
             self.ctx.renderer.note("interrupted")
             self.exit_code = 130
             failure = "interrupted"
-        except SystemExit as exc:  # never let a command end the shell
+        except SystemExit as exc:  # never let a command end the shell...
+            if self._terminating:  # ...unless SIGTERM/SIGHUP asked the whole shell to end
+                raise
             self.exit_code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
         except Exception as exc:
             if self.ctx.renderer.verbose:
@@ -222,6 +225,11 @@ class HerodevShell(cmd2.Cmd):
             audit.record(self.ctx.settings, statement.command, session, outcome, error, details)
         except HerodevError as exc:
             self.ctx.renderer.note(f"warning: {exc.message}")
+
+    def termination_signal_handler(self, signum: int, frame: Any) -> None:
+        """SIGTERM/SIGHUP: cmd2 exits with 128+N; mark it so onecmd lets that SystemExit through."""
+        self._terminating = True
+        super().termination_signal_handler(signum, frame)
 
     def default(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
         self.ctx.renderer.error(HerodevError(f"unknown command '{statement.command}'", hint="type 'help' for the list"))

@@ -252,3 +252,14 @@ def test_toolbar_follows_the_session_state(hd_world: HerodevEnv, shells: list[Pt
     _expect_answering_cpr(shell, r"(?<!un)changed since created", regex=True)
     shell.sendline("quit")
     assert shell.wait_exit() == 0
+
+
+def test_sigterm_during_a_command_ends_the_shell(world: HerodevEnv, shells: list[Pty]) -> None:
+    import signal
+
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("menu")  # a command waiting for input
+    shell.expect_exact("choose 1-")
+    shell.child.kill(signal.SIGTERM)
+    assert shell.wait_exit() == 128 + signal.SIGTERM
