@@ -21,6 +21,7 @@ from herodev_shell.errors import HerodevError, NotFound
 from herodev_shell.system.runner import Runner
 
 FAST, FULL = "change stream", "full scan"
+READ_TIMEOUT = 600.0  # seconds a scan of one session may take before it is stopped
 Progress = Callable[[int, int], None]
 
 
@@ -198,6 +199,14 @@ def _full_scan(root: Path, base_root: Path | None, progress: Progress | None) ->
     return found
 
 
+def isolated(root: Path, work: Callable[[], Any]) -> Any:
+    """Read a session's repositories in a child where its tree is mounted nosymfollow and that
+    is stopped if a read blocks (see system/isolate.py)."""
+    from herodev_shell.system.isolate import without_symlinks
+
+    return without_symlinks(root, work, timeout=READ_TIMEOUT)
+
+
 def _session_paths(settings: Settings, name: str) -> layout.SessionPaths:
     paths = layout.session_paths(settings, name)
     if not paths.snapshot.is_dir():
@@ -267,12 +276,12 @@ def _scan_frozen(
             fast = False
     if fast:
         mapped = map_to_repositories(root, changed)
-        found = [inspect(root, relative, base) for relative in sorted(mapped.repos)]
+        found = isolated(root, lambda: [inspect(root, relative, base) for relative in sorted(mapped.repos)])
         outside = mapped.outside
     else:
         if base is None:
             notes.append(f"no base snapshot {paths.base}: every repository is scanned")
-        found = _full_scan(root, base, progress)
+        found = isolated(root, lambda: _full_scan(root, base, progress))
     kept = [r for r in found if r.has_changes or not only_changed]
     return ChangeReport(root, session, FAST if fast else FULL, kept, outside, notes)
 
@@ -286,7 +295,7 @@ def list_repositories(
         return _full_scan(repos.tree_root(settings, None), None, progress)
     repos.tree_root(settings, session)  # a clear error for an unknown session
     with frozen_session(settings, runner, session) as (root, _base, _notes):
-        return _full_scan(root, None, progress)
+        return isolated(root, lambda: _full_scan(root, None, progress))
 
 
 def session_work_reasons(settings: Settings, runner: Runner, name: str) -> list[str]:
@@ -327,7 +336,7 @@ def diff(
         return _diff_in(settings.code_root, None, None, names, stat_only, [])
     with frozen_session(settings, runner, session) as (root, base, notes):
         report = _scan_frozen(settings, runner, session, root, base, notes, False, None, True)
-        return _diff_in(root, base, report, names, stat_only, report.outside)
+        return isolated(root, lambda: _diff_in(root, base, report, names, stat_only, report.outside))
 
 
 def _diff_in(

@@ -86,7 +86,6 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
     """Stage everything and commit in each changed (or named) repository of the session."""
     from pygit2 import GitError  # a full disk or a damaged repository, reported per repository
 
-
     text = _require_message(message)
     paths = layout.session_paths(settings, session)
     live = paths.snapshot
@@ -164,7 +163,8 @@ def push(
     failed_commits = {o.path for o in outcomes if o.status == FAILED}
     with changes.frozen_session(settings, runner, session) as (root, base, notes):
         if names:
-            candidates = [changes.inspect(root, r, base) for r in _check_names(root, names)]
+            targets = _check_names(root, names)
+            candidates = changes.isolated(root, lambda: [changes.inspect(root, r, base) for r in targets])
         else:
             candidates = changes._scan_frozen(settings, runner, session, root, base, notes, False, None, True).repos
         planned_commits = {o.path for o in outcomes if o.status == PLANNED}

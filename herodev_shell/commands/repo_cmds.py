@@ -59,6 +59,8 @@ def progress_bar(ctx: AppContext, label: str, json_flag: bool) -> Iterator[Calla
             bar.start()
             state["bar"], state["task"] = bar, bar.add_task(label, total=total)
         state["bar"].update(state["task"], completed=done, total=total)
+        if done >= total:  # stop here: the scan may run in a child process whose exit skips `finally`
+            state.pop("bar").stop()
 
     try:
         yield update

@@ -32,7 +32,7 @@ def _isolate(tree: Path) -> None:
         os.close(fd)
 
 
-def without_symlinks(tree: Path, work: Callable[[], T]) -> T:
+def without_symlinks(tree: Path, work: Callable[[], T], timeout: float | None = None) -> T:
     """work() with `tree` mounted nosymfollow; its result, or its error as a HerodevError, comes
     back to us. Where the kernel cannot do it (before 5.14), work() runs here instead: callers
     also refuse the links they can see beforehand."""
@@ -64,10 +64,7 @@ def without_symlinks(tree: Path, work: Callable[[], T]) -> T:
         finally:
             os._exit(0)
     os.close(write_fd)
-    chunks = []
-    with os.fdopen(read_fd, "rb") as reader:
-        while chunk := reader.read(1 << 16):
-            chunks.append(chunk)
+    chunks = _read_all(read_fd, pid, timeout)
     os.waitpid(pid, 0)
     if not chunks:
         raise HerodevError("the isolated writer died without an answer")
@@ -78,3 +75,30 @@ def without_symlinks(tree: Path, work: Callable[[], T]) -> T:
         message, hint = value  # type: ignore[misc]
         raise HerodevError(message, hint=hint)
     return work()
+
+
+def _read_all(read_fd: int, pid: int, timeout: float | None) -> list[bytes]:
+    """Everything the child writes; past the deadline the child is killed: a session can make
+    a read block forever (a FIFO where git expects a file), and that must end as an error."""
+    import select
+    import signal
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    chunks = []
+    try:
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([read_fd], [], [], wait)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                raise HerodevError(
+                    f"reading the session took longer than {timeout:.0f}s and was stopped",
+                    hint="a repository there may hold a FIFO or device where git expects a file",
+                )
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                return chunks
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
