@@ -204,3 +204,15 @@ def test_writes_into_a_session_follow_no_symbolic_link(tmp_path: Path) -> None:
     assert without_symlinks(tree, lambda: (tree / "plain").write_text("ok")) == 2
     assert (tree / "plain").read_text() == "ok"  # plain writes still land (in the real tree)
     assert write_through_link() == "written"  # control: outside the isolation the link is followed
+
+
+def test_a_read_that_blocks_is_stopped_not_waited_for(tmp_path: Path) -> None:
+    """A FIFO where git expects a file would block a read forever: the reader is killed."""
+    from herodev_shell.errors import HerodevError
+    from herodev_shell.system.isolate import without_symlinks
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    os.mkfifo(tree / "HEAD")
+    with pytest.raises(HerodevError, match="took longer than 1s"):
+        without_symlinks(tree, lambda: (tree / "HEAD").read_text(), timeout=1)
