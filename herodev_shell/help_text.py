@@ -13,7 +13,7 @@ from herodev_shell import parsers
 CATEGORY_ORDER = (parsers.SYSTEM, parsers.SESSIONS_CATEGORY, parsers.REPOSITORIES, parsers.CHANGES, parsers.OPERATIONS)
 SHELL_CATEGORY = "Shell"
 SHELL_SUMMARIES = {
-    "help": "list the commands, or show one command's options (help COMMAND)",
+    "help": "list the commands, or one command's options (help COMMAND)",
     "history": "show, search or rerun earlier command lines",
     "quit": "leave the shell (Ctrl-D does the same)",
 }
@@ -51,7 +51,7 @@ def help_listing(by_category: Mapping[str, Sequence[str]], width: int = 80) -> s
             label = labels[name]
             text = summary(name)
             gap = "\n" + " " * (column + 4) if len(label) > column else " " * (column - len(label) + 2)
-            lines.append(_fit(f"  {label}{gap}{text}", width))
+            lines.append(_fit(f"  {label}{gap}{text}", width, column + 4))
         lines.append("")
     lines.append("Type 'help COMMAND' or 'COMMAND -h' for a command's options.")
     return "\n".join(lines)
@@ -63,5 +63,10 @@ def _ordered(commands: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(commands), key=lambda c: (known.index(c) if c in known else len(known), c))
 
 
-def _fit(line: str, width: int) -> str:
-    return line if len(line) <= width else line[: width - 3] + "..."
+def _fit(line: str, width: int, indent: int) -> str:
+    """Wrap a long summary under itself rather than cut it."""
+    if len(line) <= width:
+        return line
+    import textwrap
+
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False))

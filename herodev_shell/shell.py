@@ -156,6 +156,14 @@ class HerodevShell(cmd2.Cmd):
         self.last_result = True
         self.poutput(help_listing(self._visible_by_category()))
 
+    @cmd2.with_argparser(cmd2.Cmd._build_history_parser)
+    def do_history(self, args: Any) -> bool | None:
+        """Show, search or rerun earlier command lines."""
+        # -e runs an editor and -o writes any file: as root, that is a way out of herodev.
+        if args.edit or args.output_file:
+            raise UsageError("history -e and -o are not available in herodev", hint="history -r reruns lines")
+        return cmd2.Cmd.do_history.__wrapped__(self, args)  # type: ignore[attr-defined, no-any-return]
+
     def _visible_by_category(self) -> dict[str, list[str]]:
         by_category, _ = self._build_command_info()
         return by_category

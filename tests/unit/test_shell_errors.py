@@ -65,6 +65,12 @@ def test_usage_help_and_unknown(app) -> None:  # type: ignore[no-untyped-def]
     _run(app, "help frobnicate")
     assert app.exit_code == 2
     assert "error: no command named 'frobnicate'" in app.captured_stderr.getvalue()
+    _run(app, "history -o /tmp/herodev-history-out")
+    assert app.exit_code == 2 and not Path("/tmp/herodev-history-out").exists()
+    _run(app, "history -e")
+    assert app.exit_code == 2
+    _run(app, "history")
+    assert app.exit_code == 0
     assert _run(app, "quit") is True and app.exit_code == 0
 
 
