@@ -62,7 +62,8 @@ def test_create_enter_delete_with_numbers(hd_world: HerodevEnv, shells: list[Pty
     delete_number = shell.child.match.group(1)
     shell.expect(r"choose 1-(\d+): ")
     shell.sendline("1")
-    # A login shell as the session user; run a command there, then leave it.
+    # A login shell as the session user (its prompt names the user); run a command, leave it.
+    shell.expect_exact(world.user("mia"))
     shell.sendline("id -un; echo DONE-$((6*7))")
     shell.expect_exact("DONE-42")
     assert world.user("mia") in shell.child.before, shell.fail("enter did not run as the session user")
