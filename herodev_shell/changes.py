@@ -202,8 +202,10 @@ def _full_scan(root: Path, base_root: Path | None, progress: Progress | None) ->
 def isolated(root: Path, work: Callable[[], Any]) -> Any:
     """Read a session's repositories in a child where its tree is mounted nosymfollow and that
     is stopped if a read blocks (see system/isolate.py)."""
+    from herodev_shell.system import gitlib
     from herodev_shell.system.isolate import without_symlinks
 
+    gitlib.load()  # import pygit2 once here, not again in every child
     return without_symlinks(root, work, timeout=READ_TIMEOUT)
 
 
@@ -276,7 +278,8 @@ def _scan_frozen(
             fast = False
     if fast:
         mapped = map_to_repositories(root, changed)
-        found = isolated(root, lambda: [inspect(root, relative, base) for relative in sorted(mapped.repos)])
+        targets = sorted(mapped.repos)
+        found = isolated(root, lambda: [inspect(root, r, base) for r in targets]) if targets else []
         outside = mapped.outside
     else:
         if base is None:

@@ -31,6 +31,11 @@ def _pygit2() -> Any:
     return pygit2
 
 
+def load() -> None:
+    """Import pygit2 now (before forking readers, so each child does not import it again)."""
+    _pygit2()
+
+
 def safe_join(root: Path, relative: str) -> Path:
     """root/relative, refusing any symlink or '..' on the way: resolution never leaves root."""
     path = root
