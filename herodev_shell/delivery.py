@@ -157,6 +157,9 @@ def push(
 ) -> list[Outcome]:
     """Commit first when a message is given, then push each repository's current branch that has
     commits the remote lacks. One failure does not stop the others."""
+    if remote and ("/" in remote or ":" in remote) and len(names) != 1:
+        # One URL is one repository's home: never send every changed repository there.
+        raise UsageError("--remote URL pushes one repository", hint="name it: push --remote URL REPO")
     outcomes: list[Outcome] = []
     if message is not None:
         outcomes += commit(settings, runner, session, message, names)

@@ -243,6 +243,8 @@ def test_push_over_git_daemon_and_a_repository_only_in_the_session(gw: tuple[Her
         skipped = rows[("scratch/fresh", "push")]
         assert skipped["status"] == "skipped" and "--remote" in skipped["detail"]
         assert git("log", "-1", "--format=%s", "main", cwd=served / "netrepo.git") == "over the network"
+        unnamed = world.run("push", "-s", "net", "--remote", f"{url}/fresh.git")
+        assert unnamed.returncode == 2 and "REPO" in unnamed.stderr
         named = world.run("push", "-s", "net", "--remote", f"{url}/fresh.git", "scratch/fresh", "--json", check=True)
         assert [o["status"] for o in json.loads(named.stdout)] == ["done"]
         assert git("log", "-1", "--format=%s", "main", cwd=empty) == "over the network"
