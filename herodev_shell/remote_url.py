@@ -14,6 +14,7 @@ from dataclasses import dataclass
 _SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)$")
 # user@host:path, without '://' and with no '/' before the colon (git's own rule for scp syntax).
 _SCP_RE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9._:%-]+$")  # names, IPv4, IPv6 (brackets removed)
 _NETWORK_SCHEMES = {"http", "https", "ssh", "git", "git+ssh", "ssh+git", "ftp", "ftps"}
 
 
@@ -49,7 +50,7 @@ def _host_of(authority: str) -> str | None:
         host = host[1:end] if end > 0 else ""
     else:
         host = host.split(":", 1)[0]
-    if not host or "/" in host or host in (".", ".."):
+    if not host or not _HOST_RE.match(host) or host in (".", ".."):
         return None
     return host
 
@@ -76,7 +77,9 @@ def parse_remote(url: str) -> RemoteLocation | None:
     if scp:
         host = scp.group("host")
         parts = _clean_parts(scp.group("path"))
-        if not host or host in (".", "..") or parts is None:  # git@..:x would climb out of the code root
+        if (
+            not host or not _HOST_RE.match(host) or host in (".", "..") or parts is None
+        ):  # git@..:x would climb out of the code root
             return None
         return RemoteLocation(host, parts)
     return None  # a relative local path such as ../other.git

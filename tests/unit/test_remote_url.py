@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herodev_shell.remote_url import parse_remote
 
@@ -43,6 +45,10 @@ LOCAL = [
     "git@host:../escape",
     "git@host:org/../../escape",
     "unknown://host/org/repo",
+    "https://bad\nhost/org/repo",
+    "https://host/org/re\x1bpo",
+    "git@ho st:org/repo",
+    "https://ho st/org/repo",
 ]
 
 
@@ -63,3 +69,25 @@ def test_parts_split_server_from_groups() -> None:
     assert location is not None
     assert location.server == "gitlab.com"
     assert location.parts == ("group", "sub", "repo")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda scheme, host, path: f"{scheme}{host}{path}",
+            st.sampled_from(["https://", "ssh://git@", "git://", "", "git@", "file://"]),
+            st.text(alphabet="ab.:-_@[]", max_size=12),
+            st.text(alphabet="ab./~:-_", max_size=30),
+        ),
+    )
+)
+def test_no_url_leads_out_of_the_code_root(url: str) -> None:
+    location = parse_remote(url)
+    if location is None:
+        return
+    parts = location.relative_path.split("/")
+    assert all(p not in ("", ".", "..") for p in parts), location
+    assert not any(ord(c) < 0x20 or c == "\x7f" for c in location.relative_path)
+    assert not location.relative_path.startswith("/")
