@@ -266,7 +266,8 @@ def _scan_frozen(
 
     notes = list(notes)
     paths = layout.session_paths(settings, session)
-    fast = not full and base is not None and root == paths.scan
+    # --all wants every repository: only a full scan visits them all.
+    fast = not full and only_changed and base is not None and root == paths.scan
     outside: list[str] = []
     if fast:
         try:
