@@ -133,6 +133,9 @@ def test_leftover_scan_mount_and_lock_are_repaired(rworld: HerodevEnv, keeper: d
     rows = json.loads(rworld.run("check", "--json").stdout)
     found = " ".join(r["detail"] for r in rows if r["name"] == "leftovers")
     assert "scan snapshot" in found and "mount" in found and "stale lock" in found
+    plan = json.loads(rworld.run("-n", "repair", "--json", check=True).stdout)
+    assert plan and all(r["status"] == "planned" for r in plan)
+    assert scan.exists() and str(mountpoint) in Path("/proc/self/mountinfo").read_text()  # -n changed nothing
     result = json.loads(rworld.run("repair", "--json", check=True).stdout)
     assert {r["kind"] for r in result} >= {"leftover scan snapshot", "session mount left", "stale lock"}
     assert not scan.exists()
