@@ -9,6 +9,8 @@ from __future__ import annotations
 import lzma
 import os
 import stat
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,6 +223,11 @@ def _open_ancestors(path: Path) -> None:
             os.chmod(parent, (parent.stat().st_mode & 0o7777) | 0o001)
 
 
+def _processes_of(user: str, name: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-u", user, "-x", name], capture_output=True, text=True, check=False)
+    return found.stdout.split()
+
+
 @pytest.mark.system
 def test_ctrl_c_stops_a_running_command_and_the_shell_goes_on(hd_world: HerodevEnv, shells: list[Pty]) -> None:
     world = hd_world
@@ -228,10 +235,18 @@ def test_ctrl_c_stops_a_running_command_and_the_shell_goes_on(hd_world: HerodevE
     world.run("-f", "create", "cat", check=True)
     shell = start(shells, world, timeout=60)
     shell.expect_exact("herodev> ")
-    shell.sendline("enter cat -- sh -c 'echo STARTED-$((6*7)); sleep 600'")
-    shell.expect_exact("STARTED-42")  # the command runs: now interrupt it
+    shell.sendline("enter cat -- sleep 600")
+    # Interrupt only once sleep runs as the session user (a shell in between could swallow
+    # a Ctrl-C that arrives between two of its commands: dash does).
+    for _ in range(300):
+        if _processes_of(world.user("cat"), "sleep"):
+            break
+        time.sleep(0.1)
+    else:
+        raise shell.fail("sleep never started in the session")
     shell.child.sendcontrol("c")
     shell.expect_exact("herodev> ")
+    assert not _processes_of(world.user("cat"), "sleep"), shell.fail("the command outlived Ctrl-C")
     shell.sendline("use cat")
     shell.expect_exact("herodev(cat)> ")
     shell.sendline("quit")
