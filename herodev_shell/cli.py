@@ -95,21 +95,28 @@ def _run(options: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     ctx = AppContext(settings, runner, renderer, force=options.force, json=options.json, interactive=interactive)
 
+    command = options.command[1:] if options.command[:1] == ["--"] else options.command
+    # Most runs need no interactive shell: parse with plain argparse and skip importing cmd2.
+    from herodev_shell import dispatch
+
+    if command and dispatch.runs_without_shell(command):
+        return dispatch.run_argv(ctx, command)
+    script = options.command_text
+    if script is None and not command and not interactive:
+        script = sys.stdin.read()
+    if script is not None and (parts := dispatch.split_words(script)) is not None:
+        return dispatch.run_parts(ctx, parts)
+
     from herodev_shell.shell import HerodevShell
 
     app = HerodevShell(ctx)
     renderer._stdout = lambda: app.stdout
-    if options.command_text is not None:
-        return app.run_lines(options.command_text)
-    if options.command:
-        command = options.command
-        if command[0] == "--":
-            command = command[1:]
+    if script is not None:
+        return app.run_lines(script)
+    if command:
         app.onecmd_plus_hooks(join_for_shell_line(command), add_to_history=False)
         return app.exit_code
-    if interactive:
-        return _interactive(app)
-    return app.run_lines(sys.stdin.read())
+    return _interactive(app)
 
 
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")

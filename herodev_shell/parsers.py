@@ -11,8 +11,10 @@ attaches the matching choices provider, the completion scripts call `herodev __c
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 # Completion kinds (the word after `herodev __complete`).
 SESSIONS = "sessions"
@@ -21,6 +23,17 @@ SIZES = "sizes"
 
 SYSTEM, SESSIONS_CATEGORY, REPOSITORIES, CHANGES = "System", "Sessions", "Repositories", "Changes"
 OPERATIONS = "Operations"
+
+
+def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """herodev's argparse error: one `error:` line naming the command, the usage as a hint, exit 2."""
+    first = message.splitlines()[0] if message else "bad arguments"
+    usage = " ".join(parser.format_usage().split())
+    if usage.lower().startswith("usage:"):
+        usage = usage[len("usage:") :].strip()
+    sys.stderr.write(f"error: {parser.prog}: {first}\nhint: usage: {usage}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
 
 
 def completes(action: argparse.Action, kind: str) -> argparse.Action:

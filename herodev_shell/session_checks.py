@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from herodev_shell import layout
 from herodev_shell.config import Settings
 from herodev_shell.names import name_problem
 from herodev_shell.system import users
 from herodev_shell.system.runner import Runner
+
+if TYPE_CHECKING:
+    from herodev_shell.setup import CheckResult
 
 
 def find_orphans(settings: Settings) -> list[str]:
@@ -43,7 +47,7 @@ def find_orphans(settings: Settings) -> list[str]:
     return found
 
 
-def orphan_check(settings: Settings, runner: Runner) -> list[object]:
+def orphan_check(settings: Settings, runner: Runner) -> list[CheckResult]:
     from herodev_shell.setup import PASS, WARN, CheckResult
 
     where = settings.sessions_dir
@@ -60,10 +64,3 @@ def orphan_check(settings: Settings, runner: Runner) -> list[object]:
             f"half-there sessions: {'; '.join(orphans)} ('herodev delete -f NAME' cleans each up)",
         )
     ]
-
-
-def register() -> None:
-    from herodev_shell import setup
-
-    if orphan_check not in setup.EXTRA_CHECKS:
-        setup.EXTRA_CHECKS.append(orphan_check)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from herodev_shell import layout, session_checks
+from herodev_shell import layout
 from herodev_shell.config import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
 from herodev_shell.faults import maybe_fail
@@ -464,7 +464,3 @@ def enter_session(settings: Settings, runner: Runner, name: str, command: list[s
     finally:
         if userns_fd is not None:
             os.close(userns_fd)
-
-
-# `check` reports sessions left half there by a crash (session_checks.py).
-session_checks.register()

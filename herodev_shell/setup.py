@@ -91,8 +91,11 @@ def check_idmap(settings: Settings | None = None) -> CheckResult:
     return CheckResult("idmapped mounts", PASS if ok else WARN, detail)
 
 
-# Other modules add probes here (sessions add orphan detection); each returns rows.
-EXTRA_CHECKS: list[Callable[[Settings, Runner], list[CheckResult]]] = []
+def _session_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
+    """Rows about the sessions themselves: half-there sessions, quotas and crash leftovers."""
+    from herodev_shell import repair, session_checks
+
+    return [*session_checks.orphan_check(settings, runner), *repair.check_rows(settings, runner)]
 
 
 def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
@@ -100,8 +103,7 @@ def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     results += check_tools()
     results += check_code_root(settings)
     results.append(check_idmap(settings))
-    for extra in EXTRA_CHECKS:
-        results += extra(settings, runner)
+    results += _session_checks(settings, runner)
     return results
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import cmd2
 from cmd2 import Cmd2ArgparseError
 
-from herodev_shell.commands.base import build_parser
+from herodev_shell import commands, dispatch, parsers
+from herodev_shell.commands.base import build_parser, parser_for
 from herodev_shell.context import AppContext
-from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError, UsageError
+from herodev_shell.errors import EXIT_USAGE, HerodevError, UsageError
 from herodev_shell.help_text import help_listing
 from herodev_shell.scripting import split_commands
 from herodev_shell.toolbar import Toolbar
@@ -53,8 +53,6 @@ class HerodevShell(cmd2.Cmd):
     DEFAULT_CATEGORY = "Shell"
 
     def __init__(self, ctx: AppContext, **kwargs: Any) -> None:
-        from herodev_shell.commands import all_command_sets
-
         for name in _REMOVED_BUILTINS:
             setattr(self, f"do_{name}", None)
         self.ctx = ctx
@@ -69,7 +67,7 @@ class HerodevShell(cmd2.Cmd):
             allow_redirection=False,
             terminators=[],  # ';' is split by us, quote-aware, so nothing after it is dropped
             shortcuts={},
-            command_sets=all_command_sets(),
+            command_sets=commands.shell_command_sets(),
             include_py=False,
             include_ipy=False,
             persistent_history_file=history_file() if ctx.interactive else "",
@@ -192,47 +190,17 @@ class HerodevShell(cmd2.Cmd):
             self.exit_code = code if isinstance(code, int) else EXIT_USAGE
             failure = "usage error" if self.exit_code else None
             raise
-        except HerodevError as error:
-            self.ctx.renderer.error(error)
-            self.exit_code = error.exit_code
-            failure = error.message
-        except KeyboardInterrupt:
-            self.ctx.renderer.note("interrupted")
-            self.exit_code = 130
-            failure = "interrupted"
-        except SystemExit as exc:  # never let a command end the shell...
-            if self._terminating:  # ...unless SIGTERM/SIGHUP asked the whole shell to end
+        except SystemExit as exc:
+            if self._terminating:  # SIGTERM/SIGHUP asked the whole shell to end
                 raise
-            self.exit_code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
-        except Exception as exc:
-            if self.ctx.renderer.verbose:
-                traceback.print_exc()
-            self.ctx.renderer.error(
-                HerodevError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback")
-            )
-            self.exit_code = EXIT_FAILURE
-            failure = f"internal error: {type(exc).__name__}"
+            self.exit_code, failure = dispatch.failure_of(exc, self.ctx)
+        except (Exception, KeyboardInterrupt) as exc:  # never let a command end the shell
+            self.exit_code, failure = dispatch.failure_of(exc, self.ctx)
         finally:
-            self._audit(statement, failure)
+            if not isinstance(statement, cmd2.Statement):  # a Statement is a str too: test the class
+                statement = self.statement_parser.parse(statement)
+            dispatch.audit_command(self.ctx, statement.command, statement.arg_list, self.exit_code, failure)
         return False
-
-    def _audit(self, statement: cmd2.Statement | str, failure: str | None) -> None:
-        """One audit line for every changing command, whatever its outcome (see audit.py)."""
-        from herodev_shell import audit
-
-        if not isinstance(statement, cmd2.Statement):  # a Statement is a str too: test the class
-            statement = self.statement_parser.parse(statement)
-        details = audit.take_details()
-        if statement.command not in audit.AUDITED or self.ctx.dry_run:
-            return
-        ok = self.exit_code == 0 and failure is None
-        session = audit.session_from_args(statement.command, statement.arg_list, self.ctx.current_session)
-        error = None if ok else (failure or f"exit status {self.exit_code}")
-        outcome = audit.OK if ok else audit.FAILED
-        try:
-            audit.record(self.ctx.settings, statement.command, session, outcome, error, details)
-        except HerodevError as exc:
-            self.ctx.renderer.note(f"warning: {exc.message}")
 
     def termination_signal_handler(self, signum: int, frame: Any) -> None:
         """SIGTERM/SIGHUP: cmd2 exits with 128+N; mark it so onecmd lets that SystemExit through."""
@@ -251,3 +219,23 @@ class HerodevShell(cmd2.Cmd):
             if self.exit_code != 0 or stop:
                 break
         return self.exit_code
+
+
+def _do_method(word: str, command: str) -> Any:
+    """A cmd2 do_* method that parses with the shared parser and calls the plain command."""
+    spec = parsers.COMMANDS[command]
+
+    def do(self: HerodevShell, args: Any) -> None:
+        args.argv = list(args.cmd2_statement.argv)
+        result = commands.load(command)(self.ctx, args)
+        if isinstance(result, int):
+            self.exit_code = result
+
+    do.__name__ = do.__qualname__ = f"do_{word}"
+    do.__doc__ = spec.summary
+    return cmd2.with_category(spec.category)(cmd2.with_argparser(parser_for(command))(do))
+
+
+for _command in commands.HANDLERS:
+    for _word in (_command, *parsers.COMMANDS[_command].aliases):
+        setattr(HerodevShell, f"do_{_word}", _do_method(_word, _command))

@@ -7,7 +7,6 @@ here, so commands added later complete sessions, repositories and sizes with no 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import cmd2
@@ -30,13 +29,7 @@ class HerodevArgumentParser(cmd2.Cmd2ArgumentParser):
     """cmd2's parser, with herodev's error format: one `error:` line and a usage hint."""
 
     def error(self, message: str) -> NoReturn:
-        first = message.splitlines()[0] if message else "bad arguments"
-        usage = " ".join(self.format_usage().split())
-        if usage.lower().startswith("usage:"):
-            usage = usage[len("usage:") :].strip()
-        sys.stderr.write(f"error: {self.prog}: {first}\nhint: usage: {usage}\n")
-        sys.stderr.flush()
-        raise SystemExit(2)
+        parsers.usage_error(self, message)
 
 
 # cmd2 calls a plain (module-level) choices provider with the app as its first argument.

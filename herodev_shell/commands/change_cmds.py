@@ -6,13 +6,10 @@ import argparse
 import os
 from typing import Any
 
-import cmd2
-
 from herodev_shell import changes, delivery
-from herodev_shell.commands.base import HerodevCommands, parser_for
 from herodev_shell.commands.repo_cmds import changes_dict, progress_bar, tree_session
+from herodev_shell.context import AppContext
 from herodev_shell.errors import HerodevError, NeedsRoot
-from herodev_shell.parsers import CHANGES
 from herodev_shell.render import Renderer
 
 CHANGE_COLUMNS = [
@@ -107,78 +104,68 @@ def _finish(out: Renderer, outcomes: list[delivery.Outcome], empty: str, what: s
         )
 
 
-class ChangeCommands(HerodevCommands):
-    DEFAULT_CATEGORY = CHANGES
+def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Repositories with uncommitted changes, untracked files or unpushed commits."""
+    session = tree_session(ctx, args.session, "changes")
+    out = ctx.out(args.json)
+    with progress_bar(ctx, "scanning repositories", args.json) as progress:
+        report = changes.scan(ctx.settings, ctx.runner, session, args.full, progress, only_changed=not args.all)
+    if ctx.renderer.verbose:
+        for note in report.notes:
+            out.note(note)
+        out.note(f"found by {report.method}")
+    out.records(
+        [changes_dict(c) for c in report.repos],
+        [_change_row(c) for c in report.repos],
+        CHANGE_COLUMNS,
+        empty="no changes",
+    )
+    if report.outside:
+        sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
+        out.note(visible(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)"))
 
-    @cmd2.with_argparser(parser_for("changes"))
-    def do_changes(self, args: argparse.Namespace) -> None:
-        """Repositories with uncommitted changes, untracked files or unpushed commits."""
-        ctx = self.ctx
-        session = tree_session(ctx, args.session, "changes")
-        out = ctx.out(args.json)
-        with progress_bar(ctx, "scanning repositories", args.json) as progress:
-            report = changes.scan(ctx.settings, ctx.runner, session, args.full, progress, only_changed=not args.all)
-        if ctx.renderer.verbose:
-            for note in report.notes:
-                out.note(note)
-            out.note(f"found by {report.method}")
-        out.records(
-            [changes_dict(c) for c in report.repos],
-            [_change_row(c) for c in report.repos],
-            CHANGE_COLUMNS,
-            empty="no changes",
-        )
-        if report.outside:
-            sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
-            out.note(
-                visible(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)")
-            )
 
-    @cmd2.with_argparser(parser_for("diff"))
-    def do_diff(self, args: argparse.Namespace) -> None:
-        """The changes themselves: staged, not staged (untracked included), and unpushed commits."""
-        ctx = self.ctx
-        session = tree_session(ctx, args.session, "diff")
-        names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
-        report = changes.diff(ctx.settings, ctx.runner, session, names, args.stat)
-        out = ctx.out(args.json)
-        if out.json_mode:
-            out.json(report)
-            return
-        if not report.repos and not report.outside:
-            out.message("no changes")
-            return
-        for repo in report.repos:
-            header = visible(f"=== {repo.path} ({repo.branch or 'detached'})")
-            out.message(f"{_ANSI['head']}{header}{_ANSI['reset']}" if out.color else header)
-            _print_block(out, "staged", repo.staged)
-            _print_block(out, "not staged", repo.unstaged)
-            for commit in repo.commits:
-                _print_block(out, f"commit {commit.id[:12]} {commit.summary} ({commit.author})", commit.text or "\n")
-        if report.outside:
-            out.message("=== changed outside any repository")
-            for path in report.outside:
-                out.message(f"  {visible(path)}")
+def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """The changes themselves: staged, not staged (untracked included), and unpushed commits."""
+    session = tree_session(ctx, args.session, "diff")
+    names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
+    report = changes.diff(ctx.settings, ctx.runner, session, names, args.stat)
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(report)
+        return
+    if not report.repos and not report.outside:
+        out.message("no changes")
+        return
+    for repo in report.repos:
+        header = visible(f"=== {repo.path} ({repo.branch or 'detached'})")
+        out.message(f"{_ANSI['head']}{header}{_ANSI['reset']}" if out.color else header)
+        _print_block(out, "staged", repo.staged)
+        _print_block(out, "not staged", repo.unstaged)
+        for commit in repo.commits:
+            _print_block(out, f"commit {commit.id[:12]} {commit.summary} ({commit.author})", commit.text or "\n")
+    if report.outside:
+        out.message("=== changed outside any repository")
+        for path in report.outside:
+            out.message(f"  {visible(path)}")
 
-    @cmd2.with_argparser(parser_for("commit"))
-    def do_commit(self, args: argparse.Namespace) -> None:
-        """Stage everything (respecting .gitignore) and commit in each changed (or named) repository."""
-        ctx = self.ctx
-        session = ctx.session_name(args.session)
-        _need_root(ctx, "commit")
-        names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
-        outcomes = delivery.commit(ctx.settings, ctx.runner, session, args.message, names)
-        _finish(ctx.out(args.json), outcomes, "nothing to commit", "commit")
 
-    @cmd2.with_argparser(parser_for("push"))
-    def do_push(self, args: argparse.Namespace) -> None:
-        """Commit first with -m, then push each repository's current branch with unpushed commits."""
-        ctx = self.ctx
-        session = ctx.session_name(args.session)
-        _need_root(ctx, "push")
-        names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
-        outcomes = delivery.push(ctx.settings, ctx.runner, session, names, args.message, args.remote)
-        _finish(ctx.out(args.json), outcomes, "nothing to push", "push")
+def run_commit(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Stage everything (respecting .gitignore) and commit in each changed (or named) repository."""
+    session = ctx.session_name(args.session)
+    _need_root(ctx, "commit")
+    names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
+    outcomes = delivery.commit(ctx.settings, ctx.runner, session, args.message, names)
+    _finish(ctx.out(args.json), outcomes, "nothing to commit", "commit")
+
+
+def run_push(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Commit first with -m, then push each repository's current branch with unpushed commits."""
+    session = ctx.session_name(args.session)
+    _need_root(ctx, "push")
+    names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
+    outcomes = delivery.push(ctx.settings, ctx.runner, session, names, args.message, args.remote)
+    _finish(ctx.out(args.json), outcomes, "nothing to push", "push")
 
 
 def _need_root(ctx: Any, command: str) -> None:

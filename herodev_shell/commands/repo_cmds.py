@@ -10,13 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-import cmd2
-
 from herodev_shell import changes, repos
-from herodev_shell.commands.base import HerodevCommands, parser_for
 from herodev_shell.context import AppContext
 from herodev_shell.errors import HerodevError, NeedsRoot
-from herodev_shell.parsers import REPOSITORIES
 
 REPO_COLUMNS = [
     ("path", "path"),
@@ -84,44 +80,36 @@ def changes_dict(change: changes.RepoChange) -> dict[str, Any]:
     return data
 
 
-class RepositoryCommands(HerodevCommands):
-    DEFAULT_CATEGORY = REPOSITORIES
+def run_repos(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Git repositories under the code root (or in a session): path, remote, branch, upstream."""
+    session = tree_session(ctx, args.session, "repos")
+    out = ctx.out(args.json)
+    with progress_bar(ctx, "reading repositories", args.json) as progress:
+        found = changes.list_repositories(ctx.settings, ctx.runner, session, progress)
+    out.records([changes_dict(c) for c in found], [repo_row(c) for c in found], REPO_COLUMNS, empty="no repositories")
 
-    @cmd2.with_argparser(parser_for("repos"))
-    def do_repos(self, args: argparse.Namespace) -> None:
-        """Git repositories under the code root (or in a session): path, remote, branch, upstream."""
-        ctx = self.ctx
-        session = tree_session(ctx, args.session, "repos")
-        out = ctx.out(args.json)
-        with progress_bar(ctx, "reading repositories", args.json) as progress:
-            found = changes.list_repositories(ctx.settings, ctx.runner, session, progress)
-        out.records(
-            [changes_dict(c) for c in found], [repo_row(c) for c in found], REPO_COLUMNS, empty="no repositories"
+
+def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Move repositories to <code root>/<server>/<org>/<repo> from their remote URL; never overwrite."""
+    session = tree_session(ctx, args.session, "reorganize")
+    root = repos.tree_root(ctx.settings, session)
+    plan_only = ctx.dry_run or args.plan_only
+    if not plan_only and os.geteuid() != 0 and not os.access(root, os.W_OK):
+        raise NeedsRoot("reorganize")
+    plan = repos.plan_reorganize(root, repos.discover(root))
+    if plan_only:
+        result = plan
+    else:
+        from herodev_shell.system.locking import exclusive_lock
+
+        with exclusive_lock(ctx.settings.lock_file) if ctx.settings.sessions_dir.is_dir() else nullcontext():
+            result = repos.apply_reorganize(root, repos.plan_reorganize(root, repos.discover(root)))
+    out = ctx.out(args.json)
+    out.records(result, [m.__dict__ for m in result], MOVE_COLUMNS, status_key="status", empty="nothing to move")
+    if plan_only and any(m.status == "planned" for m in result):
+        out.message("dry run: nothing was moved")
+    failed = [m.path for m in result if m.status == "failed"]
+    if failed:
+        raise HerodevError(
+            f"{len(failed)} repositor{'y' if len(failed) == 1 else 'ies'} not moved: {', '.join(failed)}"
         )
-
-    @cmd2.with_argparser(parser_for("reorganize"))
-    def do_reorganize(self, args: argparse.Namespace) -> None:
-        """Move repositories to <code root>/<server>/<org>/<repo> from their remote URL; never overwrite."""
-        ctx = self.ctx
-        session = tree_session(ctx, args.session, "reorganize")
-        root = repos.tree_root(ctx.settings, session)
-        plan_only = ctx.dry_run or args.plan_only
-        if not plan_only and os.geteuid() != 0 and not os.access(root, os.W_OK):
-            raise NeedsRoot("reorganize")
-        plan = repos.plan_reorganize(root, repos.discover(root))
-        if plan_only:
-            result = plan
-        else:
-            from herodev_shell.system.locking import exclusive_lock
-
-            with exclusive_lock(ctx.settings.lock_file) if ctx.settings.sessions_dir.is_dir() else nullcontext():
-                result = repos.apply_reorganize(root, repos.plan_reorganize(root, repos.discover(root)))
-        out = ctx.out(args.json)
-        out.records(result, [m.__dict__ for m in result], MOVE_COLUMNS, status_key="status", empty="nothing to move")
-        if plan_only and any(m.status == "planned" for m in result):
-            out.message("dry run: nothing was moved")
-        failed = [m.path for m in result if m.status == "failed"]
-        if failed:
-            raise HerodevError(
-                f"{len(failed)} repositor{'y' if len(failed) == 1 else 'ies'} not moved: {', '.join(failed)}"
-            )

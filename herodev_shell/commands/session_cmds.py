@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import cmd2
-
 from herodev_shell import layout, sessions
-from herodev_shell.commands.base import HerodevCommands, parser_for
+from herodev_shell.context import AppContext
 from herodev_shell.errors import NotFound
-from herodev_shell.parsers import SESSIONS_CATEGORY
 from herodev_shell.render import to_plain
 from herodev_shell.usage import human_size, session_usage
 
@@ -46,8 +43,7 @@ def _disk_fields(ctx: Any, names: list[str]) -> dict[str, dict[str, int | None]]
 
 def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     """`enter -- CMD` (session from `use`): argparse took CMD's first word as the name; give it back."""
-    statement = getattr(args, "cmd2_statement", None)
-    argv = list(getattr(statement, "argv", []) or [])
+    argv = list(getattr(args, "argv", []) or [])  # the words as typed, set by both dispatchers
     if len(argv) > 1 and argv[1] == "--" and args.name is not None:
         return None, [args.name, *args.command]
     command = list(args.command)
@@ -56,98 +52,80 @@ def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     return args.name, command
 
 
-class SessionCommands(HerodevCommands):
-    DEFAULT_CATEGORY = SESSIONS_CATEGORY
+def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Create a session: a user and a snapshot of the code root."""
+    from herodev_shell.config import parse_size
 
-    @cmd2.with_argparser(parser_for("create"))
-    def do_create(self, args: argparse.Namespace) -> None:
-        """Create a session: a user and a snapshot of the code root."""
-        ctx = self.ctx
-        from herodev_shell.config import parse_size
+    quota = parse_size(args.quota) if args.quota else None
+    info = sessions.create_session(ctx.settings, ctx.runner, args.name, quota=quota)
+    out = ctx.out(args.json)
+    for note in info.notes:
+        out.note(note)
+    if out.json_mode:
+        out.json(info)
+    elif not ctx.dry_run:
+        out.message(f"created session {info.name}: user {info.user}, snapshot {info.path}")
 
-        quota = parse_size(args.quota) if args.quota else None
-        info = sessions.create_session(ctx.settings, ctx.runner, args.name, quota=quota)
-        out = ctx.out(args.json)
-        for note in info.notes:
-            out.note(note)
-        if out.json_mode:
-            out.json(info)
-        elif not ctx.dry_run:
-            out.message(f"created session {info.name}: user {info.user}, snapshot {info.path}")
 
-    def _list(self, args: argparse.Namespace) -> None:
-        ctx = self.ctx
-        found = sessions.list_sessions(ctx.settings)
-        out = ctx.out(args.json)
-        sizes = _disk_fields(ctx, [i.name for i in found])
-        data = [{**to_plain(i), **sizes[i.name]} for i in found]
-        rows = [_row(i) | {"own_disk": human_size(sizes[i.name]["exclusive"])} for i in found]
-        out.records(data, rows, LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
+def run_list(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """List the sessions."""
+    found = sessions.list_sessions(ctx.settings)
+    out = ctx.out(args.json)
+    sizes = _disk_fields(ctx, [i.name for i in found])
+    data = [{**to_plain(i), **sizes[i.name]} for i in found]
+    rows = [_row(i) | {"own_disk": human_size(sizes[i.name]["exclusive"])} for i in found]
+    out.records(data, rows, LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
 
-    @cmd2.with_argparser(parser_for("list"))
-    def do_list(self, args: argparse.Namespace) -> None:
-        """List the sessions."""
-        self._list(args)
 
-    @cmd2.with_argparser(parser_for("list"))
-    def do_sessions(self, args: argparse.Namespace) -> None:
-        """List the sessions (same as list)."""
-        self._list(args)
+def run_use(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Choose the shell's current session; `use` alone prints it, `use --clear` forgets it."""
+    out = ctx.out()
+    if args.clear:
+        ctx.current_session = None
+        out.message("no current session")
+        return
+    if args.name is None:
+        out.message(ctx.current_session or "no current session (choose one with 'use NAME')")
+        return
+    if args.name not in layout.session_names(ctx.settings):
+        sessions.get_session(ctx.settings, args.name)  # raises NotFound listing the sessions
+        raise NotFound(f"no session named {args.name!r}")
+    ctx.current_session = args.name
+    out.message(f"using session {args.name}")
 
-    @cmd2.with_argparser(parser_for("use"))
-    def do_use(self, args: argparse.Namespace) -> None:
-        """Choose the shell's current session; `use` alone prints it, `use --clear` forgets it."""
-        ctx = self.ctx
-        out = ctx.out()
-        if args.clear:
-            ctx.current_session = None
-            out.message("no current session")
-            return
-        if args.name is None:
-            out.message(ctx.current_session or "no current session (choose one with 'use NAME')")
-            return
-        if args.name not in layout.session_names(ctx.settings):
-            sessions.get_session(ctx.settings, args.name)  # raises NotFound listing the sessions
-            raise NotFound(f"no session named {args.name!r}")
-        ctx.current_session = args.name
-        out.message(f"using session {args.name}")
 
-    @cmd2.with_argparser(parser_for("info"))
-    def do_info(self, args: argparse.Namespace) -> None:
-        """One session in detail."""
-        ctx = self.ctx
-        info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
-        out = ctx.out(args.json)
-        sizes = _disk_fields(ctx, [info.name])[info.name]
-        row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
-        rows = [{"field": key, "value": row[key]} for key in row if key not in ("problems", "notes", "changed")]
-        rows += [{"field": "problem", "value": problem} for problem in info.problems]
-        out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
+def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """One session in detail."""
+    info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
+    out = ctx.out(args.json)
+    sizes = _disk_fields(ctx, [info.name])[info.name]
+    row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
+    rows = [{"field": key, "value": row[key]} for key in row if key not in ("problems", "notes", "changed")]
+    rows += [{"field": "problem", "value": problem} for problem in info.problems]
+    out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
 
-    @cmd2.with_argparser(parser_for("enter"))
-    def do_enter(self, args: argparse.Namespace) -> None:
-        """A login shell, or CMD, as the session's user with its snapshot at the code root."""
-        ctx = self.ctx
-        name, command = _enter_parts(args)
-        status = sessions.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
-        # The command's own exit status, with no message of ours: it has said what it had to.
-        self._cmd.exit_code = status  # type: ignore[union-attr]
 
-    @cmd2.with_argparser(parser_for("delete"))
-    def do_delete(self, args: argparse.Namespace) -> None:
-        """Remove a session: its snapshot, base, metadata and user (refuses to lose work without -f)."""
-        ctx = self.ctx
-        report = sessions.delete_session(ctx.settings, ctx.runner, args.name, force=args.force or ctx.force)
-        if ctx.current_session == args.name and not report.planned:
-            ctx.current_session = None
-        out = ctx.out(args.json)
-        if out.json_mode:
-            out.json(report)
-            return
-        if report.planned:
-            return
-        for lost in report.lost:
-            out.note(f"threw away: {lost}")
-        if report.killed:
-            out.note(f"ended {report.killed} process(es) of {report.user}")
-        out.message(f"deleted session {report.name} ({'; '.join(report.removed)})")
+def run_enter(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """A login shell, or CMD, as the session's user with its snapshot at the code root."""
+    name, command = _enter_parts(args)
+    status = sessions.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
+    # The command's own exit status, with no message of ours: it has said what it had to.
+    return status
+
+
+def run_delete(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Remove a session: its snapshot, base, metadata and user (refuses to lose work without -f)."""
+    report = sessions.delete_session(ctx.settings, ctx.runner, args.name, force=args.force or ctx.force)
+    if ctx.current_session == args.name and not report.planned:
+        ctx.current_session = None
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(report)
+        return
+    if report.planned:
+        return
+    for lost in report.lost:
+        out.note(f"threw away: {lost}")
+    if report.killed:
+        out.note(f"ended {report.killed} process(es) of {report.user}")
+    out.message(f"deleted session {report.name} ({'; '.join(report.removed)})")
