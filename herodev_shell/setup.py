@@ -268,7 +268,9 @@ def _mount_image(root: Path, image: Path, runner: Runner, migrate: bool) -> Step
         finally:
             btrfs.umount(top_path, runner)
     root.mkdir(parents=True, exist_ok=True)
-    btrfs.mount(image, root, runner, options=f"loop,subvol={btrfs.SUBVOLUME_NAME}")
+    # noatime: with relatime, root merely reading a session (repair, a full scan) rewrites
+    # atimes there, and every one of them shows up in the change stream for good.
+    btrfs.mount(image, root, runner, options=f"loop,subvol={btrfs.SUBVOLUME_NAME},noatime")
     note = " (the original files stay underneath, unmount to reach them)" if migrate else ""
     return StepResult("mount", "done", f"mounted {image} at {root}{note}")
 

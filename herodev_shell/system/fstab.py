@@ -9,8 +9,8 @@ from pathlib import Path
 
 
 def fstab_line(image: Path, code_root: Path, subvolume: str) -> str:
-    # nofail: a missing image must not stop the host from booting.
-    return f"{_escape(str(image))} {_escape(str(code_root))} btrfs loop,subvol={subvolume},nofail 0 0"
+    # nofail: a missing image must not stop the host from booting; noatime: reads are not changes.
+    return f"{_escape(str(image))} {_escape(str(code_root))} btrfs loop,subvol={subvolume},noatime,nofail 0 0"
 
 
 def _escape(field: str) -> str:

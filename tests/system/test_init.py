@@ -26,6 +26,7 @@ def test_init_twice_keeps_one_line_and_the_data(hd_env: HerodevEnv) -> None:
     assert (hd_env.image.stat().st_mode & 0o777) == 0o600
     mount = mount_at(hd_env.code_root)
     assert mount is not None and mount.fstype == "btrfs" and "@code" in mount.root
+    assert "noatime" in mount.options.split(",")  # reads must not show up as changes
     assert is_subvolume(hd_env.code_root)
     assert _fstab_lines_for(hd_env) and len(_fstab_lines_for(hd_env)) == 1
     assert hd_env.fstab.read_text().startswith("# keep me\nUUID=1 / ext4 defaults 0 1\n")

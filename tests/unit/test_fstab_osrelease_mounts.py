@@ -13,7 +13,7 @@ UUID=abc / ext4 errors=remount-ro 0 1
 
 def test_fstab_line_shape() -> None:
     line = fstab.fstab_line(Path("/var/lib/btrfs-code.img"), Path("/code"), "@code")
-    assert line.split() == ["/var/lib/btrfs-code.img", "/code", "btrfs", "loop,subvol=@code,nofail", "0", "0"]
+    assert line.split() == ["/var/lib/btrfs-code.img", "/code", "btrfs", "loop,subvol=@code,noatime,nofail", "0", "0"]
 
 
 def test_fstab_escapes_spaces() -> None:
