@@ -8,12 +8,14 @@ HERODEV_REQUIRE_SYSTEM_TESTS=1 (CI), where that skip is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,44 +170,78 @@ def new_prefix() -> str:
     return f"t{secrets.token_hex(2)[:3]}_"
 
 
-@pytest.fixture
-def hd_env(tmp_path: Path) -> Iterator[HerodevEnv]:
-    """An isolated world, not yet initialised."""
-    world = HerodevEnv(tmp_path, new_prefix())
-    world.config.write_text("")
-    (tmp_path / "home").mkdir()
+def make_traversable_dir(prefix: str = "herodev-test-") -> Path:
+    """A world's base directory that session users can traverse to its code root.
+
+    Not under pytest's basetemp: every pytest run (another engineer's too) resets
+    /tmp/pytest-of-root to 0700, which would lock session users out of a world there.
+    """
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(base, 0o711)
+    return base
+
+
+@contextlib.contextmanager
+def traversable_base(prefix: str = "herodev-test-") -> Iterator[Path]:
+    base = make_traversable_dir(prefix)
     try:
-        yield world
+        yield base
     finally:
-        world.cleanup()
+        if not mounts_under(base):  # never rmtree through a mount that failed to go
+            shutil.rmtree(base, ignore_errors=True)
 
 
-def make_initialised_world(base: Path) -> HerodevEnv:
+def init_world(base: Path, with_owner: bool = False, **env: str) -> tuple[HerodevEnv, pwd.struct_passwd | None]:
+    """An initialised world at base; with_owner: the code belongs to a real non-root user.
+
+    The owner is named with the world's prefix (`<prefix>owner`), so cleanup removes it too.
+    """
     world = HerodevEnv(base, new_prefix())
+    world.extra_env.update(env)
     world.config.write_text("")
     (base / "home").mkdir(exist_ok=True)
-    world.run("-f", "init", "--no-packages", check=True)
-    return world
+    if not with_owner:
+        world.run("-f", "init", "--no-packages", check=True)
+        return world, None
+    subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
+    owner = pwd.getpwnam(world.user("owner"))
+    world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
+    return world, owner
 
 
 @pytest.fixture
-def hd_world(tmp_path: Path) -> Iterator[HerodevEnv]:
+def hd_env() -> Iterator[HerodevEnv]:
+    """An isolated world, not yet initialised."""
+    with traversable_base() as base:
+        world = HerodevEnv(base, new_prefix())
+        world.config.write_text("")
+        (base / "home").mkdir()
+        try:
+            yield world
+        finally:
+            world.cleanup()
+
+
+@contextlib.contextmanager
+def _initialised_world() -> Iterator[HerodevEnv]:
+    with traversable_base() as base:
+        world = HerodevEnv(base, new_prefix())
+        try:
+            world, _ = init_world(base)
+            yield world
+        finally:
+            world.cleanup()
+
+
+@pytest.fixture
+def hd_world() -> Iterator[HerodevEnv]:
     """An initialised world: a fresh 1G loopback btrfs mounted at its own code root."""
-    world = HerodevEnv(tmp_path, new_prefix())
-    try:
-        world = make_initialised_world(tmp_path)
+    with _initialised_world() as world:
         yield world
-    finally:
-        world.cleanup()
 
 
 @pytest.fixture(scope="module")
-def hd_module_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HerodevEnv]:
+def hd_module_world() -> Iterator[HerodevEnv]:
     """One initialised world shared by a test module (a loopback image per module)."""
-    base = tmp_path_factory.mktemp("world")
-    world = HerodevEnv(base, new_prefix())
-    try:
-        world = make_initialised_world(base)
+    with _initialised_world() as world:
         yield world
-    finally:
-        world.cleanup()

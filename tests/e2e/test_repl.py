@@ -7,7 +7,6 @@ test at the end uses a real initialised world for Ctrl-C on a running command.
 from __future__ import annotations
 
 import lzma
-import os
 import stat
 import subprocess
 import time
@@ -216,13 +215,6 @@ def test_menu_without_a_terminal_refuses(world: HerodevEnv) -> None:
 # --- with a real session (btrfs, users) -------------------------------------------------------
 
 
-def _open_ancestors(path: Path) -> None:
-    """The session user must reach the code root through pytest's 0700 temp dirs."""
-    for parent in [path, *path.parents]:
-        if parent != Path("/") and not parent.stat().st_mode & 0o001:
-            os.chmod(parent, (parent.stat().st_mode & 0o7777) | 0o001)
-
-
 def _processes_of(user: str, name: str) -> list[str]:
     found = subprocess.run(["pgrep", "-u", user, "-x", name], capture_output=True, text=True, check=False)
     return found.stdout.split()
@@ -231,7 +223,6 @@ def _processes_of(user: str, name: str) -> list[str]:
 @pytest.mark.system
 def test_ctrl_c_stops_a_running_command_and_the_shell_goes_on(hd_world: HerodevEnv, shells: list[Pty]) -> None:
     world = hd_world
-    _open_ancestors(world.base)
     world.run("-f", "create", "cat", check=True)
     shell = start(shells, world, timeout=60)
     shell.expect_exact("herodev> ")
@@ -256,7 +247,6 @@ def test_ctrl_c_stops_a_running_command_and_the_shell_goes_on(hd_world: HerodevE
 @pytest.mark.system
 def test_toolbar_follows_the_session_state(hd_world: HerodevEnv, shells: list[Pty]) -> None:
     world = hd_world
-    _open_ancestors(world.base)
     world.run("-f", "create", "tom", check=True)
     shell = start(shells, world, term="xterm", color=True, PROMPT_TOOLKIT_NO_CPR="", timeout=60)
     _expect_answering_cpr(shell, "no session chosen")

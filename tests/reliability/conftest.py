@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import HerodevEnv, mounts_under, new_prefix
+from tests.conftest import HerodevEnv, init_world, new_prefix, traversable_base
 
 
 @dataclass
@@ -82,27 +78,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 # --- a world whose session users can reach the code root -------------------------------------
 
 
-def open_ancestors(path: Path) -> None:
-    """Session users must traverse to the code root (pytest's temp dirs are 0700)."""
-    for parent in [path, *path.parents]:
-        if parent == Path("/"):
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(parent, (mode & 0o7777) | 0o001)
-
-
 def make_world(base: Path, **env: str) -> HerodevEnv:
     """An initialised world with a non-root code owner and a git-free tree of owner files."""
-    open_ancestors(base)
-    world = HerodevEnv(base, new_prefix())
-    world.extra_env.update(env)
-    world.config.write_text("")
-    (base / "home").mkdir(exist_ok=True)
-    subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
-    owner = pwd.getpwnam(world.user("owner"))
+    world, owner = init_world(base, with_owner=True, **env)
+    assert owner is not None
     world.extra_env["TEST_OWNER"] = world.user("owner")
-    world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
     tree = world.code_root / "org" / "repo"
     tree.mkdir(parents=True)
     (tree / "file").write_text("original\n")
@@ -111,17 +91,8 @@ def make_world(base: Path, **env: str) -> HerodevEnv:
     return world
 
 
-@contextlib.contextmanager
-def reachable_base() -> Iterator[Path]:
-    """A 0711 directory outside pytest's temp root: a concurrent pytest run resets
-    /tmp/pytest-of-root to 0700, which would lock session users out mid-test."""
-    base = Path(tempfile.mkdtemp(prefix="herodev-rel-"))
-    os.chmod(base, 0o711)
-    try:
-        yield base
-    finally:
-        if not mounts_under(base):
-            shutil.rmtree(base, ignore_errors=True)
+def reachable_base() -> contextlib.AbstractContextManager[Path]:
+    return traversable_base("herodev-rel-")
 
 
 @contextlib.contextmanager

@@ -11,16 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import HerodevEnv, new_prefix
+from tests.conftest import HerodevEnv, make_traversable_dir, new_prefix
 from tests.system.gitworld import (
     clone_into_code,
     git,
     in_session,
     make_remote,
-    open_ancestors,
     remove_world,
     session_dir,
-    traversable_base,
 )
 
 pytestmark = pytest.mark.system
@@ -29,8 +27,7 @@ APP = "example.com/org/app"
 
 @pytest.fixture
 def small_world() -> Iterator[HerodevEnv]:
-    base = traversable_base("herodev-full-")
-    open_ancestors(base)
+    base = make_traversable_dir("herodev-full-")
     world = HerodevEnv(base, new_prefix(), extra_env={"HERODEV_IMAGE_SIZE": "256M"})
     try:
         world.config.write_text("")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HerodevEnv
+from tests.conftest import HerodevEnv, make_traversable_dir
 from tests.system.gitworld import (
     clone_into_code,
     git,
@@ -20,7 +20,6 @@ from tests.system.gitworld import (
     remove_world,
     session_dir,
     session_git,
-    traversable_base,
 )
 
 pytestmark = pytest.mark.system
@@ -30,7 +29,7 @@ APP = "example.com/org/app"
 
 @pytest.fixture(scope="module")
 def gworld() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd, Path]]:
-    base = traversable_base("herodev-relgit-")
+    base = make_traversable_dir("herodev-relgit-")
     world = HerodevEnv(base, "unused_")
     try:
         world, owner = make_git_world(base)

@@ -9,13 +9,12 @@ import pwd
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import HerodevEnv, new_prefix
+from tests.conftest import HerodevEnv, init_world
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Tester",
@@ -42,27 +41,6 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
     return result.stdout.strip()
 
 
-def open_ancestors(path: Path) -> None:
-    """Session users must traverse to the code root (pytest's temp dirs are 0700)."""
-    for parent in [path, *path.parents]:
-        if parent == Path("/"):
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(parent, (mode & 0o7777) | 0o001)
-
-
-def traversable_base(prefix: str) -> Path:
-    """A world's base directory that session users can traverse.
-
-    Not under pytest's basetemp: every pytest run (another engineer's too) resets
-    /tmp/pytest-of-root to 0700, which locks session users out of a world living there.
-    """
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    os.chmod(base, 0o711)
-    return base
-
-
 def remove_world(world: HerodevEnv) -> None:
     world.cleanup()
     shutil.rmtree(world.base, ignore_errors=True)
@@ -70,14 +48,9 @@ def remove_world(world: HerodevEnv) -> None:
 
 def make_git_world(base: Path) -> tuple[HerodevEnv, pwd.struct_passwd]:
     """An initialised world whose code belongs to a real non-root user (named with the prefix)."""
-    open_ancestors(base)
-    world = HerodevEnv(base, new_prefix())
-    world.config.write_text("")
-    (base / "home").mkdir(exist_ok=True)
+    world, owner = init_world(base, with_owner=True)
+    assert owner is not None
     (base / "remotes").mkdir(exist_ok=True)
-    subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
-    owner = pwd.getpwnam(world.user("owner"))
-    world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
     return world, owner
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import HerodevEnv
+from tests.conftest import HerodevEnv, make_traversable_dir
 from tests.system.gitworld import (
     changes_json,
     clone_into_code,
@@ -24,7 +24,6 @@ from tests.system.gitworld import (
     remove_world,
     session_dir,
     session_git,
-    traversable_base,
 )
 
 pytestmark = pytest.mark.system
@@ -34,7 +33,7 @@ KINDS = ["modified", "staged", "untracked", "newdir", "deleted", "renamed", "chm
 
 @pytest.fixture(scope="module")
 def gw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = traversable_base("herodev-changes-")
+    base = make_traversable_dir("herodev-changes-")
     world = HerodevEnv(base, "tXXX_")
     try:
         world, owner = make_git_world(base)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import HerodevEnv
+from tests.conftest import HerodevEnv, make_traversable_dir
 from tests.system.gitworld import (
     clone_into_code,
     git,
@@ -20,7 +20,6 @@ from tests.system.gitworld import (
     make_git_world,
     make_remote,
     remove_world,
-    traversable_base,
 )
 
 pytestmark = pytest.mark.system
@@ -29,7 +28,7 @@ APP, LIB, WIP = "example.com/org/app", "example.com/org/lib", "example.com/org/w
 
 @pytest.fixture(scope="module")
 def gworld() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = traversable_base("herodev-prune-")
+    base = make_traversable_dir("herodev-prune-")
     world = HerodevEnv(base, "unused_")
     try:
         world, owner = make_git_world(base)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from herodev_shell.repos import find_repository_paths
-from tests.conftest import HerodevEnv
+from tests.conftest import HerodevEnv, make_traversable_dir
 from tests.system.gitworld import (
     clone_into_code,
     git,
@@ -19,7 +19,6 @@ from tests.system.gitworld import (
     make_remote,
     remove_world,
     session_dir,
-    traversable_base,
 )
 
 pytestmark = pytest.mark.system
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.system
 
 @pytest.fixture
 def rw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = traversable_base("herodev-repos-")
+    base = make_traversable_dir("herodev-repos-")
     world = HerodevEnv(base, "tXXX_")
     try:
         world, owner = make_git_world(base)

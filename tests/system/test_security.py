@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HerodevEnv
+from tests.conftest import HerodevEnv, make_traversable_dir
 from tests.system.gitworld import (
     clone_into_code,
     git,
@@ -24,7 +24,6 @@ from tests.system.gitworld import (
     make_remote,
     remove_world,
     session_dir,
-    traversable_base,
 )
 
 pytestmark = pytest.mark.system
@@ -34,7 +33,7 @@ HOOKS = ["pre-commit", "commit-msg", "post-commit", "pre-push", "post-checkout",
 
 @pytest.fixture
 def sw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = traversable_base("herodev-security-")
+    base = make_traversable_dir("herodev-security-")
     world = HerodevEnv(base, "tXXX_")
     try:
         world, owner = make_git_world(base)

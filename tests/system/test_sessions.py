@@ -10,43 +10,22 @@ import contextlib
 import json
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import HerodevEnv, new_prefix
+from tests.conftest import HerodevEnv, init_world, new_prefix, traversable_base
 
 pytestmark = pytest.mark.system
 
 
-@contextlib.contextmanager
-def traversable_base() -> Iterator[Path]:
-    """A world's base dir that session users can traverse to its code root.
-
-    pytest's temp dirs live under /tmp/pytest-of-root, which pytest re-tightens to 0700 at
-    every run start (other test runs included), so sessions get a 0711 dir of their own.
-    """
-    base = Path(tempfile.mkdtemp(prefix="herodev-sessions-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    try:
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def make_owner_world(base: Path) -> tuple[HerodevEnv, pwd.struct_passwd]:
-    world = HerodevEnv(base, new_prefix())
-    world.config.write_text("")
-    (base / "home").mkdir(exist_ok=True)
-    subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
-    owner = pwd.getpwnam(world.user("owner"))
-    world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
+    world, owner = init_world(base, with_owner=True)
+    assert owner is not None
     repo = world.code_root / "org" / "repo"
     repo.mkdir(parents=True)
     (repo / "file").write_text("original\n")

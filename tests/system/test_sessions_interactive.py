@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pexpect
 import pytest
 
-from tests.conftest import HerodevEnv, new_prefix
-from tests.system.test_sessions import traversable_base
+from tests.conftest import HerodevEnv, new_prefix, traversable_base
 
 pytestmark = pytest.mark.system
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import HerodevEnv, new_prefix
-from tests.system.test_sessions import owner_world, traversable_base
+from tests.conftest import HerodevEnv, new_prefix, traversable_base
+from tests.system.test_sessions import owner_world
 
 pytestmark = pytest.mark.system
 
