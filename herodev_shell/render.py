@@ -108,10 +108,12 @@ class Renderer:
         from rich import box
         from rich.table import Table
 
+        console = self._console(self._stdout())
         table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-        for _, header in columns:
-            # A header never breaks inside a word (80 columns fit every table's headers).
-            table.add_column(header, overflow="fold", min_width=len(header))
+        whole = _whole_columns(rows, columns, console.width)
+        for index, (_, header) in enumerate(columns):
+            # rich narrows only wrapping columns: no_wrap keeps the short values whole.
+            table.add_column(header, overflow="fold", no_wrap=index in whole, min_width=len(header))
         for row in rows:
             cells = []
             for key, _ in columns:
@@ -124,7 +126,7 @@ class Renderer:
                     text = _escape_markup(text)
                 cells.append(text)
             table.add_row(*cells)
-        self._console(self._stdout()).print(table)
+        console.print(table)
 
     def records(
         self, data: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]], **kw: Any
@@ -163,6 +165,21 @@ class Renderer:
         if error.hint:
             self.stderr.write(f"hint: {error.hint}\n")
         self.stderr.flush()
+
+
+def _whole_columns(rows: list[Mapping[str, Any]], columns: Sequence[tuple[str, str]], width: int) -> set[int]:
+    """The columns whose values stay whole (times, states, counts): the narrowest first, while
+    the width lasts. The others keep their headers whole and fold long values."""
+    wanted = [max([len(header), *(len(str(row.get(key) or "")) for row in rows)]) for key, header in columns]
+    budget = width - 2 * (len(columns) - 1) - sum(len(header) for _, header in columns) - 8
+    whole: set[int] = set()
+    for index in sorted(range(len(columns) - 1), key=lambda i: wanted[i]):  # the last column folds
+        extra = wanted[index] - len(columns[index][1])
+        if wanted[index] > 24 or extra > budget:
+            break
+        whole.add(index)
+        budget -= extra
+    return whole
 
 
 def _escape_markup(text: str) -> str:

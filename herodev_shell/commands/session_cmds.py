@@ -19,8 +19,7 @@ LIST_COLUMNS = [
     ("processes", "processes"),
     ("state", "state"),
     ("own_disk", "own disk"),
-    ("path", "path"),
-]
+]  # the path is in `info` and --json: it is always <sessions dir>/<user>, and 80 columns are few
 INFO_COLUMNS = [("field", "field"), ("value", "value")]
 
 
@@ -32,7 +31,13 @@ def _row(info: sessions.SessionInfo) -> dict[str, Any]:
     row = dict(info.__dict__)
     row["changes"] = _changes_text(info.changed)
     row["state"] = "ok" if not info.problems else "half there"
+    row["created"] = _short_time(info.created)
     return row
+
+
+def _short_time(iso: str) -> str:
+    """2026-11-27T04:56:28Z -> 2026-11-27 04:56 (UTC) for tables; JSON keeps the ISO form."""
+    return iso[:16].replace("T", " ") if len(iso) >= 16 and iso[10:11] == "T" else iso
 
 
 def _disk_fields(ctx: Any, names: list[str]) -> dict[str, dict[str, int | None]]:
@@ -100,7 +105,8 @@ def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     sizes = _disk_fields(ctx, [info.name])[info.name]
     row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
-    rows = [{"field": key, "value": row[key]} for key in row if key not in ("problems", "notes", "changed")]
+    hidden = ("problems", "notes", "changed")
+    rows = [{"field": key, "value": row[key]} for key in row if key not in hidden and row[key] not in (None, "")]
     rows += [{"field": "problem", "value": problem} for problem in info.problems]
     out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
 
