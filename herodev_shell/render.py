@@ -171,7 +171,8 @@ def _whole_columns(rows: list[Mapping[str, Any]], columns: Sequence[tuple[str, s
     """The columns whose values stay whole (times, states, counts): the narrowest first, while
     the width lasts. The others keep their headers whole and fold long values."""
     wanted = [max([len(header), *(len(str(row.get(key) or "")) for row in rows)]) for key, header in columns]
-    budget = width - 2 * (len(columns) - 1) - sum(len(header) for _, header in columns) - 8
+    # Each gap between columns is a divider and a pad on either side: 3 characters.
+    budget = width - 3 * (len(columns) - 1) - sum(len(header) for _, header in columns) - 8
     whole: set[int] = set()
     for index in sorted(range(len(columns) - 1), key=lambda i: wanted[i]):  # the last column folds
         extra = wanted[index] - len(columns[index][1])

@@ -21,8 +21,7 @@ CHANGE_COLUMNS = [
     ("untracked", "untracked"),
     ("ahead", "ahead"),
     ("behind", "behind"),
-    ("other", "also"),
-]
+]  # what else a repository has (commits, branches, stashes...) follows the table: 80 columns
 OUTCOME_COLUMNS = [
     ("path", "path"),
     ("action", "action"),
@@ -120,6 +119,10 @@ def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
         CHANGE_COLUMNS,
         empty="no changes",
     )
+    if not out.json_mode:
+        for change in report.repos:
+            if other := _other(change):
+                out.message(visible(f"  {change.path}: {other}"))
     if report.outside:
         sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
         out.note(visible(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)"))
