@@ -268,3 +268,16 @@ def test_sigterm_during_a_command_ends_the_shell(world: HerodevEnv, shells: list
     shell.expect_exact("choose 1-")
     shell.child.kill(signal.SIGTERM)
     assert shell.wait_exit() == 128 + signal.SIGTERM
+
+
+@pytest.mark.system
+def test_check_at_the_prompt_on_a_prepared_host(hd_world: HerodevEnv, shells: list[Pty]) -> None:
+    """The first thing an operator does: start the shell, run check, quit."""
+    shell = start(shells, hd_world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("check")
+    shell.expect(r"code root\s+pass")
+    shell.expect(r"idmapped mounts\s+pass")
+    shell.expect_exact("herodev> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
