@@ -200,13 +200,17 @@ def init_world(base: Path, with_owner: bool = False, **env: str) -> tuple[Herode
     world.extra_env.update(env)
     world.config.write_text("")
     (base / "home").mkdir(exist_ok=True)
-    if not with_owner:
-        world.run("-f", "init", "--no-packages", check=True)
-        return world, None
-    subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
-    owner = pwd.getpwnam(world.user("owner"))
-    world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
-    return world, owner
+    try:
+        if not with_owner:
+            world.run("-f", "init", "--no-packages", check=True)
+            return world, None
+        subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
+        owner = pwd.getpwnam(world.user("owner"))
+        world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
+        return world, owner
+    except BaseException:
+        world.cleanup()  # the caller never gets this world: nothing of it may stay behind
+        raise
 
 
 @pytest.fixture

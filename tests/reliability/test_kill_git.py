@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HerodevEnv, make_traversable_dir
+from tests.conftest import HerodevEnv
 from tests.system.gitworld import (
     clone_into_code,
     git,
-    make_git_world,
+    git_world,
     make_remote,
-    remove_world,
     session_dir,
     session_git,
 )
@@ -29,15 +28,10 @@ APP = "example.com/org/app"
 
 @pytest.fixture(scope="module")
 def gworld() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd, Path]]:
-    base = make_traversable_dir("herodev-relgit-")
-    world = HerodevEnv(base, "unused_")
-    try:
-        world, owner = make_git_world(base)
+    with git_world("herodev-relgit-") as (world, owner):
         remote = make_remote(world, "app", {"README": "app\n"})
         clone_into_code(world, owner, str(remote), APP)
         yield world, owner, remote
-    finally:
-        remove_world(world)
 
 
 def assert_no_leftovers(world: HerodevEnv) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import HerodevEnv, init_world
+from tests.conftest import HerodevEnv, init_world, make_traversable_dir
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Tester",
@@ -52,6 +52,16 @@ def make_git_world(base: Path) -> tuple[HerodevEnv, pwd.struct_passwd]:
     assert owner is not None
     (base / "remotes").mkdir(exist_ok=True)
     return world, owner
+
+
+@contextmanager
+def git_world(prefix: str) -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
+    """make_git_world in its own traversable dir, removed (users, mounts, files) afterwards."""
+    world, owner = make_git_world(make_traversable_dir(prefix))
+    try:
+        yield world, owner
+    finally:
+        remove_world(world)
 
 
 def make_remote(world: HerodevEnv, name: str, files: dict[str, str] | None = None) -> Path:

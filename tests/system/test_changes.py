@@ -12,16 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import HerodevEnv, make_traversable_dir
+from tests.conftest import HerodevEnv
 from tests.system.gitworld import (
     changes_json,
     clone_into_code,
     git,
     git_daemon,
+    git_world,
     in_session,
-    make_git_world,
     make_remote,
-    remove_world,
     session_dir,
     session_git,
 )
@@ -33,16 +32,11 @@ KINDS = ["modified", "staged", "untracked", "newdir", "deleted", "renamed", "chm
 
 @pytest.fixture(scope="module")
 def gw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = make_traversable_dir("herodev-changes-")
-    world = HerodevEnv(base, "tXXX_")
-    try:
-        world, owner = make_git_world(base)
+    with git_world("herodev-changes-") as (world, owner):
         for kind in [*KINDS, "untouched"]:
             remote = make_remote(world, kind, {"README": "hello\n", "src/main.py": "print(1)\n"})
             clone_into_code(world, owner, str(remote), f"example.com/org/{kind}")
         yield world, owner
-    finally:
-        remove_world(world)
 
 
 def make_change(world: HerodevEnv, session: str, kind: str) -> None:

@@ -11,21 +11,16 @@ from collections.abc import Iterator
 import pytest
 
 from herodev_shell.system.subids import SUBGID, SUBUID, ranges_of
-from tests.conftest import HerodevEnv, make_traversable_dir
-from tests.system.gitworld import in_session, make_git_world, remove_world, session_dir
+from tests.conftest import HerodevEnv
+from tests.system.gitworld import git_world, in_session, session_dir
 
 pytestmark = pytest.mark.system
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[HerodevEnv]:
-    base = make_traversable_dir("herodev-ops-")
-    env = HerodevEnv(base, "unused_")
-    try:
-        env, _owner = make_git_world(base)
+    with git_world("herodev-ops-") as (env, _owner):
         yield env
-    finally:
-        remove_world(env)
 
 
 def log_entries(world: HerodevEnv, *args: str) -> list[dict[str, object]]:

@@ -12,14 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import HerodevEnv, make_traversable_dir
+from tests.conftest import HerodevEnv
 from tests.system.gitworld import (
     clone_into_code,
     git,
+    git_world,
     in_session,
-    make_git_world,
     make_remote,
-    remove_world,
 )
 
 pytestmark = pytest.mark.system
@@ -28,15 +27,10 @@ APP, LIB, WIP = "example.com/org/app", "example.com/org/lib", "example.com/org/w
 
 @pytest.fixture(scope="module")
 def gworld() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = make_traversable_dir("herodev-prune-")
-    world = HerodevEnv(base, "unused_")
-    try:
-        world, owner = make_git_world(base)
+    with git_world("herodev-prune-") as (world, owner):
         for name, path in (("app", APP), ("lib", LIB), ("wip", WIP)):
             clone_into_code(world, owner, str(make_remote(world, name)), path)
         yield world, owner
-    finally:
-        remove_world(world)
 
 
 def age(world: HerodevEnv, name: str, days: int) -> None:

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from herodev_shell.repos import find_repository_paths
-from tests.conftest import HerodevEnv, make_traversable_dir
+from tests.conftest import HerodevEnv
 from tests.system.gitworld import (
     clone_into_code,
     git,
-    make_git_world,
+    git_world,
     make_remote,
-    remove_world,
     session_dir,
 )
 
@@ -26,13 +25,8 @@ pytestmark = pytest.mark.system
 
 @pytest.fixture
 def rw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = make_traversable_dir("herodev-repos-")
-    world = HerodevEnv(base, "tXXX_")
-    try:
-        world, owner = make_git_world(base)
+    with git_world("herodev-repos-") as (world, owner):
         yield world, owner
-    finally:
-        remove_world(world)
 
 
 def set_remote(repo: Path, url: str) -> None:

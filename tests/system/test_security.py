@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HerodevEnv, make_traversable_dir
+from tests.conftest import HerodevEnv
 from tests.system.gitworld import (
     clone_into_code,
     git,
-    make_git_world,
+    git_world,
     make_remote,
-    remove_world,
     session_dir,
 )
 
@@ -33,13 +32,8 @@ HOOKS = ["pre-commit", "commit-msg", "post-commit", "pre-push", "post-checkout",
 
 @pytest.fixture
 def sw() -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
-    base = make_traversable_dir("herodev-security-")
-    world = HerodevEnv(base, "tXXX_")
-    try:
-        world, owner = make_git_world(base)
+    with git_world("herodev-security-") as (world, owner):
         yield world, owner
-    finally:
-        remove_world(world)
 
 
 def _script(path: Path, marker: Path) -> Path:

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
 import pexpect
 import pytest
 
-from tests.conftest import HerodevEnv, new_prefix, traversable_base
+from tests.conftest import HerodevEnv
 
 pytestmark = pytest.mark.system
 
 
 @pytest.fixture
-def world() -> Iterator[HerodevEnv]:
-    with traversable_base() as base:
-        env = HerodevEnv(base, new_prefix())
-        env.config.write_text("")
-        (base / "home").mkdir()
-        try:
-            env.run("-f", "init", "--no-packages", check=True)
-            env.run("create", "pex", check=True)
-            yield env
-        finally:
-            env.cleanup()
+def world(hd_world: HerodevEnv) -> HerodevEnv:
+    hd_world.run("create", "pex", check=True)
+    return hd_world
 
 
 @pytest.mark.parametrize("term", ["dumb", "xterm"])

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import json
 import pwd
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import HerodevEnv, new_prefix, traversable_base
+from tests.conftest import HerodevEnv
 from tests.system.test_sessions import owner_world
 
 pytestmark = pytest.mark.system
-
-
-@pytest.fixture
-def hd_world() -> Iterator[HerodevEnv]:
-    """Initialised without sudo: root owns the code."""
-    with traversable_base() as base:
-        env = HerodevEnv(base, new_prefix())
-        env.config.write_text("")
-        (base / "home").mkdir()
-        try:
-            env.run("-f", "init", "--no-packages", check=True)
-            yield env
-        finally:
-            env.cleanup()
 
 
 def test_a_root_owned_code_root_is_writable_by_the_session(hd_world: HerodevEnv) -> None:
