@@ -7,41 +7,41 @@ controls its tree) cannot redirect a chown outside it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def root_owned(top: Path, limit: int = 1000) -> list[str]:
-    """Paths under top (relative) owned by uid 0, up to limit."""
-    found: list[str] = []
-    try:
-        walker = os.fwalk(top, follow_symlinks=False)
-        for dirpath, dirnames, filenames, dirfd in walker:
-            for name in [*dirnames, *filenames]:
-                try:
-                    info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                except OSError:
-                    continue
-                if info.st_uid == 0:
-                    found.append(os.path.relpath(os.path.join(dirpath, name), top))
-                    if len(found) >= limit:
-                        return found
-    except OSError:
-        return found
-    return found
-
-
-def give_root_owned_to(top: Path, uid: int, gid: int) -> int:
-    """chown every uid-0 entry under top (never a link's target) to uid:gid; how many."""
-    changed = 0
-    for _dirpath, dirnames, filenames, dirfd in os.fwalk(top, follow_symlinks=False):
+def _root_owned_entries(top: Path) -> Iterator[tuple[str, str, int]]:
+    """(directory path, name, directory fd) of every uid-0 entry under top; links not followed."""
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(top, follow_symlinks=False):
         for name in [*dirnames, *filenames]:
             try:
                 info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
             except OSError:
                 continue
             if info.st_uid == 0:
-                os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
-                changed += 1
+                yield dirpath, name, dirfd
+
+
+def root_owned(top: Path, limit: int = 1000) -> list[str]:
+    """Paths under top (relative) owned by uid 0, up to limit."""
+    found: list[str] = []
+    try:
+        for dirpath, name, _dirfd in _root_owned_entries(top):
+            found.append(os.path.relpath(os.path.join(dirpath, name), top))
+            if len(found) >= limit:
+                break
+    except OSError:
+        pass
+    return found
+
+
+def give_root_owned_to(top: Path, uid: int, gid: int) -> int:
+    """chown every uid-0 entry under top (never a link's target) to uid:gid; how many."""
+    changed = 0
+    for _dirpath, name, dirfd in _root_owned_entries(top):
+        os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+        changed += 1
     return changed
 
 
