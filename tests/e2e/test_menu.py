@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pwd
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,14 +18,6 @@ def _user_exists(name: str) -> bool:
     except KeyError:
         return False
     return True
-
-
-@pytest.fixture
-def shells() -> Iterator[list[Pty]]:
-    started: list[Pty] = []
-    yield started
-    for shell in started:
-        shell.close()
 
 
 def test_create_enter_delete_with_numbers(hd_world: HerodevEnv, shells: list[Pty]) -> None:

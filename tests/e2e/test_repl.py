@@ -10,7 +10,6 @@ import lzma
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -23,14 +22,6 @@ from tests.e2e.ptyshell import Pty, fake_world, strip_ansi
 @pytest.fixture
 def world(tmp_path: Path) -> HerodevEnv:
     return fake_world(tmp_path, new_prefix())
-
-
-@pytest.fixture
-def shells() -> Iterator[list[Pty]]:
-    started: list[Pty] = []
-    yield started
-    for shell in started:
-        shell.close()
 
 
 def start(shells: list[Pty], world: HerodevEnv, *args: str, **kw: object) -> Pty:
