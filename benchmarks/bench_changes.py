@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from herodev_shell import changes, repos
-from herodev_shell.config import load_settings
+from herodev_shell.core import changes, repos
+from herodev_shell.core.settings import load_settings
 from herodev_shell.system.runner import Runner
 from tests.conftest import HerodevEnv
 

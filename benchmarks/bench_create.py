@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from herodev_shell import layout, sessions
-from herodev_shell.config import Settings, load_settings
+from herodev_shell.core import layout, sessions
+from herodev_shell.core.settings import Settings, load_settings
 from herodev_shell.system import users
 from herodev_shell.system.runner import Runner
 

@@ -77,8 +77,8 @@ def import_profile(argv: list[str], env: dict[str, str], top: int = 12) -> list[
 
 
 def in_process(code: Path) -> list[tuple[str, float]]:
-    from herodev_shell import completion_data
-    from herodev_shell.config import Settings
+    from herodev_shell.cli import completion_data
+    from herodev_shell.core.settings import Settings
 
     settings = Settings(code_root=code)
     results = []

@@ -1,3 +1,3 @@
-from herodev_shell.cli import main
+from herodev_shell.cli.main import main
 
 raise SystemExit(main())

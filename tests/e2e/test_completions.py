@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from herodev_shell import completion_scripts
+from herodev_shell.cli import completion_scripts
 from tests.conftest import HerodevEnv, new_prefix
 from tests.e2e.ptyshell import fake_world
 
@@ -28,7 +28,7 @@ def test_committed_scripts_match_the_generator() -> None:
         committed = (SCRIPTS / filename).read_text()
         assert committed == generate(), (
             f"completions/{filename} is out of date with the parsers: "
-            "run `python3 -m herodev_shell.completion_scripts --write` and commit the result"
+            "run `python3 -m herodev_shell.cli.completion_scripts --write` and commit the result"
         )
 
 

@@ -102,7 +102,7 @@ def test_help_lists_the_categories_and_one_command(world: HerodevEnv, shells: li
     listing = shell.expect_exact("Type 'help COMMAND'")
     positions = [listing.find(f"\n{category}\r\n") for category in ("System", "Sessions", "Shell")]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), shell.fail("categories out of order")
-    from herodev_shell.parsers import COMMANDS
+    from herodev_shell.cli.parsers import COMMANDS
 
     for name in ("use", "create", "check"):
         assert COMMANDS[name].summary in listing, shell.fail(f"no summary for {name}")

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from herodev_shell.config import load_settings
+from herodev_shell.core.names import name_problem
+from herodev_shell.core.remote_url import parse_remote
+from herodev_shell.core.settings import load_settings
 from herodev_shell.errors import HerodevError, UsageError
-from herodev_shell.names import name_problem
-from herodev_shell.remote_url import parse_remote
 from tests.conftest import HerodevEnv
 
 pytestmark = pytest.mark.system
@@ -169,9 +169,9 @@ C_WORDS = st.sampled_from(
 @given(text=st.one_of(st.lists(C_WORDS, max_size=8).map(" ".join), HOSTILE_TEXT))
 def test_command_text_in_process_never_tracebacks(rworld: HerodevEnv, tally, text: str) -> None:
     """The shell itself, in-process: any text gives an exit code and one-line errors."""
-    from herodev_shell.context import AppContext
-    from herodev_shell.render import Renderer
-    from herodev_shell.shell import HerodevShell
+    from herodev_shell.cli.context import AppContext
+    from herodev_shell.cli.render import Renderer
+    from herodev_shell.cli.shell import HerodevShell
     from herodev_shell.system.runner import Runner
 
     if any(word in text.split() for word in ("create", "delete")):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from herodev_shell.repos import find_repository_paths
+from herodev_shell.core.repos import find_repository_paths
 from tests.conftest import HerodevEnv
 from tests.system.gitworld import (
     clone_into_code,

@@ -333,8 +333,8 @@ def test_use_chooses_the_current_session(world: HerodevEnv) -> None:
 def test_without_root_changing_commands_say_so(world: HerodevEnv) -> None:
     """In-process, with the effective uid of nobody (the interpreter's own files may not be
     readable by nobody, so a real nobody process cannot always start here)."""
-    from herodev_shell import sessions
-    from herodev_shell.config import load_settings
+    from herodev_shell.core import sessions
+    from herodev_shell.core.settings import load_settings
     from herodev_shell.errors import HerodevError, NeedsRoot
     from herodev_shell.system.runner import Runner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from herodev_shell.changestream import changed_paths, map_to_repositories, unescape
+from herodev_shell.core.changestream import changed_paths, map_to_repositories, unescape
 
 # Shaped like real `btrfs receive --dump` output (btrfs-progs 6.2).
 DUMP = r"""snapshot        ./scan                          uuid=5311 transid=9 parent_uuid=124c parent_transid=7

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from herodev_shell import completion_data, completion_scripts, parsers
-from herodev_shell.config import Settings
-from herodev_shell.context import AppContext
-from herodev_shell.render import Renderer
+from herodev_shell.cli import completion_data, completion_scripts, parsers
+from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.render import Renderer
+from herodev_shell.core.settings import Settings
 from herodev_shell.system.runner import Runner
 
 
@@ -94,7 +94,7 @@ def test_unreadable_or_missing_sessions_dir_gives_nothing(tmp_path: Path) -> Non
 
 @pytest.fixture
 def app(settings: Settings):  # type: ignore[no-untyped-def]
-    from herodev_shell.shell import HerodevShell
+    from herodev_shell.cli.shell import HerodevShell
 
     ctx = AppContext(settings, Runner(), Renderer())
     return HerodevShell(ctx)
@@ -106,7 +106,7 @@ def _complete(app, line: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_every_marked_argument_gets_a_choices_provider() -> None:
-    from herodev_shell.commands.base import build_parser
+    from herodev_shell.cli.commands.base import build_parser
 
     marked = 0
     for name in parsers.COMMANDS:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from herodev_shell.config import load_settings, parse_size
+from herodev_shell.core.settings import load_settings, parse_size
 from herodev_shell.errors import UsageError
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from herodev_shell.setup import FAIL, PASS, check_distro
+from herodev_shell.core.host_setup import FAIL, PASS, check_distro
 from herodev_shell.system import fstab
 from herodev_shell.system.mounts import parse_mountinfo
 from herodev_shell.system.packages import parse_os_release

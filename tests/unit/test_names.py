@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from herodev_shell.config import Settings
+from herodev_shell.core.names import name_problem, validate_name
+from herodev_shell.core.sessions import parse_change_dump
+from herodev_shell.core.settings import Settings
 from herodev_shell.errors import UsageError
-from herodev_shell.names import name_problem, validate_name
-from herodev_shell.sessions import parse_change_dump
 from herodev_shell.system.idmap import ID_LIMIT, map_text, swap_map
 
 SETTINGS = Settings(user_prefix="dev_")

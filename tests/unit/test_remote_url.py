@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herodev_shell.remote_url import parse_remote
+from herodev_shell.core.remote_url import parse_remote
 
 CASES = [
     ("https://github.com/org/repo.git", "github.com/org/repo"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from herodev_shell.render import Renderer, wants_color
+from herodev_shell.cli.render import Renderer, wants_color
 
 COLUMNS = [("name", "session"), ("user", "user"), ("created", "created"), ("state", "state"), ("disk", "own disk")]
 ROWS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from herodev_shell.repos import Repo, plan_reorganize
+from herodev_shell.core.repos import Repo, plan_reorganize
 
 
 def repo(path: str, remote: str | None) -> Repo:

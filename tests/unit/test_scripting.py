@@ -1,6 +1,6 @@
 import pytest
 
-from herodev_shell.scripting import split_commands
+from herodev_shell.cli.scripting import split_commands
 
 
 @pytest.mark.parametrize(

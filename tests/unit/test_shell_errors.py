@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from herodev_shell import layout
-from herodev_shell.config import Settings
-from herodev_shell.context import AppContext
-from herodev_shell.render import Renderer
+from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.render import Renderer
+from herodev_shell.core import layout
+from herodev_shell.core.settings import Settings
 from herodev_shell.system.runner import Runner
 
 
 @pytest.fixture
 def app(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from herodev_shell.shell import HerodevShell
+    from herodev_shell.cli.shell import HerodevShell
 
     settings = Settings(code_root=tmp_path)
     settings.sessions_dir.mkdir()

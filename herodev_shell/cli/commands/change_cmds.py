@@ -1,0 +1,185 @@
+"""Change commands: changes, diff, commit, push."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from herodev_shell.cli.commands.repo_cmds import changes_dict, progress_bar, tree_session
+from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.render import Renderer
+from herodev_shell.core import changes, delivery
+from herodev_shell.errors import HerodevError, NeedsRoot
+
+CHANGE_COLUMNS = [
+    ("path", "path"),
+    ("branch", "branch"),
+    ("staged", "staged"),
+    ("modified", "modified"),
+    ("deleted", "deleted"),
+    ("untracked", "untracked"),
+    ("ahead", "ahead"),
+    ("behind", "behind"),
+]  # what else a repository has (commits, branches, stashes...) follows the table: 80 columns
+OUTCOME_COLUMNS = [
+    ("path", "path"),
+    ("action", "action"),
+    ("status", "status"),
+    ("branch", "branch"),
+    ("remote", "remote"),
+    ("commit", "commit"),
+    ("detail", "detail"),
+]
+# Session files reach the operator's terminal through diff: control characters (escape
+# sequences) are shown, never sent.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)]}
+_ANSI = {"add": "\x1b[32m", "del": "\x1b[31m", "hunk": "\x1b[36m", "head": "\x1b[1m", "reset": "\x1b[0m"}
+
+
+def _other(change: changes.RepoChange) -> str:
+    parts = []
+    if change.commits:
+        parts.append(f"{change.commits} new commit(s)")
+    if change.branches:
+        parts.append("branch " + ", ".join(change.branches))
+    if change.stashes:
+        parts.append(f"{change.stashes} stash(es)")
+    if change.conflicted:
+        parts.append(f"{change.conflicted} conflicted")
+    if change.session_only:
+        parts.append("only in the session")
+    if change.remote_changed:
+        parts.append("remote rewritten in the session: " + "; ".join(change.remote_changed))
+    if change.error:
+        parts.append(change.error)
+    return ", ".join(parts)
+
+
+def _change_row(change: changes.RepoChange) -> dict[str, Any]:
+    row = changes_dict(change)
+    row["branch"] = change.branch or "(detached)"
+    row["other"] = _other(change)
+    return row
+
+
+def visible(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
+def _paint(line: str, color: bool) -> str:
+    line = visible(line)
+    if not color:
+        return line
+    if line.startswith(("+++", "---", "diff --git", "index ", "new file", "deleted file")):
+        kind = "head"
+    elif line.startswith("+"):
+        kind = "add"
+    elif line.startswith("-"):
+        kind = "del"
+    elif line.startswith("@@"):
+        kind = "hunk"
+    else:
+        return line
+    return f"{_ANSI[kind]}{line}{_ANSI['reset']}"
+
+
+def _print_block(out: Renderer, title: str, text: str) -> None:
+    if not text:
+        return
+    title = visible(title)
+    out.message(f"{_ANSI['head']}# {title}{_ANSI['reset']}" if out.color else f"# {title}")
+    for line in text.rstrip("\n").split("\n"):
+        out.message(_paint(line, out.color))
+
+
+def _finish(out: Renderer, outcomes: list[delivery.Outcome], empty: str, what: str) -> None:
+    out.records(outcomes, [o.__dict__ for o in outcomes], OUTCOME_COLUMNS, status_key="status", empty=empty)
+    failed = [o.path for o in outcomes if o.status == delivery.FAILED]
+    if failed:
+        raise HerodevError(
+            f"{what} failed in {len(failed)} repositor{'y' if len(failed) == 1 else 'ies'}: {', '.join(failed)}",
+            hint="the work stays in the session; see the detail column for git's reason",
+        )
+
+
+def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Repositories with uncommitted changes, untracked files or unpushed commits."""
+    session = tree_session(ctx, args.session, "changes")
+    out = ctx.out(args.json)
+    with progress_bar(ctx, "scanning repositories", args.json) as progress:
+        report = changes.scan(ctx.settings, ctx.runner, session, args.full, progress, only_changed=not args.all)
+    if ctx.renderer.verbose:
+        for note in report.notes:
+            out.note(note)
+        out.note(f"found by {report.method}")
+    out.records(
+        [changes_dict(c) for c in report.repos],
+        [_change_row(c) for c in report.repos],
+        CHANGE_COLUMNS,
+        empty="no changes",
+    )
+    if not out.json_mode:
+        for change in report.repos:
+            if other := _other(change):
+                out.message(visible(f"  {change.path}: {other}"))
+    if report.outside:
+        sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
+        out.note(visible(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)"))
+
+
+def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """The changes themselves: staged, not staged (untracked included), and unpushed commits."""
+    session = tree_session(ctx, args.session, "diff")
+    names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
+    report = changes.diff(ctx.settings, ctx.runner, session, names, args.stat)
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(report)
+        return
+    if not report.repos and not report.outside:
+        out.message("no changes")
+        return
+    for repo in report.repos:
+        header = visible(f"=== {repo.path} ({repo.branch or 'detached'})")
+        out.message(f"{_ANSI['head']}{header}{_ANSI['reset']}" if out.color else header)
+        _print_block(out, "staged", repo.staged)
+        _print_block(out, "not staged", repo.unstaged)
+        for commit in repo.commits:
+            _print_block(out, f"commit {commit.id[:12]} {commit.summary} ({commit.author})", commit.text or "\n")
+    if report.outside:
+        out.message("=== changed outside any repository")
+        for path in report.outside:
+            out.message(f"  {visible(path)}")
+
+
+def run_commit(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Stage everything (respecting .gitignore) and commit in each changed (or named) repository."""
+    session = ctx.session_name(args.session)
+    _need_root(ctx, "commit")
+    names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
+    outcomes = delivery.commit(ctx.settings, ctx.runner, session, args.message, names)
+    _finish(ctx.out(args.json), outcomes, "nothing to commit", "commit")
+
+
+def run_push(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Commit first with -m, then push each repository's current branch with unpushed commits."""
+    session = ctx.session_name(args.session)
+    _need_root(ctx, "push")
+    names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
+    outcomes = delivery.push(ctx.settings, ctx.runner, session, names, args.message, args.remote)
+    _finish(ctx.out(args.json), outcomes, "nothing to push", "push")
+
+
+def _need_root(ctx: Any, command: str) -> None:
+    if os.geteuid() != 0 and not ctx.dry_run:
+        raise NeedsRoot(command)
+
+
+def _relative_name(code_root: Any, name: str) -> str:
+    """REPO may be given as an absolute path under the code root."""
+    if os.path.isabs(name):
+        prefix = str(code_root).rstrip("/") + "/"
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name

@@ -1,0 +1,103 @@
+"""Operations: df, log, repair, prune, pull. Each do_* parses, calls one core function, renders."""
+
+from __future__ import annotations
+
+import argparse
+
+from herodev_shell.cli.context import AppContext
+from herodev_shell.errors import HerodevError, UsageError
+
+LOG_COLUMNS = [
+    ("time", "time"),
+    ("user", "user"),
+    ("command", "command"),
+    ("session", "session"),
+    ("outcome", "outcome"),
+    ("error", "error"),
+]
+DF_COLUMNS = [("name", "session"), ("user", "user"), ("exclusive", "exclusive"), ("limit", "quota")]
+PRUNE_COLUMNS = [("name", "session"), ("action", "action"), ("last_used", "last used"), ("reason", "why")]
+PULL_COLUMNS = [("path", "repository"), ("branch", "branch"), ("status", "status"), ("detail", "detail")]
+REPAIR_COLUMNS = [("kind", "problem"), ("session", "session"), ("status", "status"), ("detail", "detail")]
+
+
+def run_log(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """The audit log: who changed what, when, and how it ended."""
+    from herodev_shell.core import audit
+
+    if args.last is not None and args.last < 0:
+        raise UsageError("--last needs a number of entries, 0 or more")
+    entries = audit.read_log(ctx.settings, session=args.session, last=args.last)
+    out = ctx.out(args.json)
+    rows = [{**e.__dict__, "session": e.session or "", "error": e.error or ""} for e in entries]
+    where = f" for session {args.session}" if args.session else ""
+    out.records(entries, rows, LOG_COLUMNS, status_key="outcome", empty=f"the audit log has no entries{where}")
+
+
+def run_df(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Disk space of the code root, and the bytes each session holds on its own."""
+    from herodev_shell.core import disk_use
+
+    if not ctx.settings.code_root.exists():
+        raise HerodevError(f"{ctx.settings.code_root} does not exist", hint="run 'sudo herodev init' first")
+    report = disk_use.disk_report(ctx.settings, ctx.runner)
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(report)
+        return
+    h = disk_use.human_size
+    out.message(
+        f"{report.code_root}: size {h(report.size)}, used {h(report.used)}, free {h(report.free)}; "
+        f"{len(report.sessions)} session(s) hold {h(report.sessions_exclusive)} of their own"
+    )
+    rows = [
+        {"name": u.name, "user": u.user, "exclusive": h(u.exclusive), "limit": h(u.limit) if u.limit else "none"}
+        for u in report.sessions
+    ]
+    if rows:
+        out.table(rows, DF_COLUMNS)
+    if not report.quotas:
+        ctx.renderer.note("note: btrfs quotas are off, so per-session sizes are unknown: run 'sudo herodev init'")
+
+
+def run_repair(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Fix what a crash or kill -9 left: half-made sessions, stale snapshots, mounts and locks."""
+    from herodev_shell.core import repair
+
+    results = repair.repair(ctx.settings, ctx.runner)
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(results)
+    elif not results:
+        out.message("nothing to repair")
+    else:
+        out.table([r.__dict__ | {"session": r.session or ""} for r in results], REPAIR_COLUMNS, status_key="status")
+    failed = [r for r in results if r.status == repair.FAILED]
+    if failed:
+        raise HerodevError(f"{len(failed)} problem(s) could not be repaired", hint="run with -v to see why")
+
+
+def run_prune(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Delete sessions idle for a while (no process, not entered) that hold no work; say why others stay."""
+    import dataclasses
+
+    from herodev_shell.core import prune_pull
+
+    older_than = prune_pull.parse_age(args.older_than)
+    runner = dataclasses.replace(ctx.runner, dry_run=True) if args.dry_run else ctx.runner
+    outcomes = prune_pull.prune(ctx.settings, runner, older_than)
+    out = ctx.out(args.json)
+    out.records(outcomes, [o.__dict__ for o in outcomes], PRUNE_COLUMNS, empty="no sessions")
+
+
+def run_pull(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Fetch and fast-forward the code root's repositories; never over local changes."""
+    from herodev_shell.core import prune_pull
+
+    outcomes = prune_pull.pull(ctx.settings, ctx.runner, args.session, list(args.repos))
+    out = ctx.out(args.json)
+    rows = [o.__dict__ for o in outcomes]
+    out.records(outcomes, rows, PULL_COLUMNS, status_key="status", empty="no repositories")
+    failed = [o.path for o in outcomes if o.status == prune_pull.FAILED]
+    if failed:
+        raise HerodevError(f"{len(failed)} repository(ies) could not be pulled: {', '.join(failed)}")

@@ -1,0 +1,137 @@
+"""Session commands: create, list (sessions), use, info, enter, delete."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.render import to_plain
+from herodev_shell.core import layout, sessions
+from herodev_shell.core.disk_use import human_size, session_usage
+from herodev_shell.errors import NotFound
+
+LIST_COLUMNS = [
+    ("name", "session"),
+    ("user", "user"),
+    ("created", "created"),
+    ("changes", "changes"),
+    ("processes", "processes"),
+    ("state", "state"),
+    ("own_disk", "own disk"),
+]  # the path is in `info` and --json: it is always <sessions dir>/<user>, and 80 columns are few
+INFO_COLUMNS = [("field", "field"), ("value", "value")]
+
+
+def _changes_text(changed: bool | None) -> str:
+    return {True: "yes", False: "no", None: "?"}[changed]
+
+
+def _row(info: sessions.SessionInfo) -> dict[str, Any]:
+    row = dict(info.__dict__)
+    row["changes"] = _changes_text(info.changed)
+    row["state"] = "ok" if not info.problems else "half there"
+    row["created"] = _short_time(info.created)
+    return row
+
+
+def _short_time(iso: str) -> str:
+    """2026-11-27T04:56:28Z -> 2026-11-27 04:56 (UTC) for tables; JSON keeps the ISO form."""
+    return iso[:16].replace("T", " ") if len(iso) >= 16 and iso[10:11] == "T" else iso
+
+
+def _disk_fields(ctx: Any, names: list[str]) -> dict[str, dict[str, int | None]]:
+    """name -> exclusive bytes and quota, from one btrfs qgroup listing (usage.py)."""
+    found = session_usage(ctx.settings, ctx.runner, names)
+    return {name: {"exclusive": found[name].exclusive, "quota": found[name].limit} for name in names}
+
+
+def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """`enter -- CMD` (session from `use`): argparse took CMD's first word as the name; give it back."""
+    argv = list(getattr(args, "argv", []) or [])  # the words as typed, set by both dispatchers
+    if len(argv) > 1 and argv[1] == "--" and args.name is not None:
+        return None, [args.name, *args.command]
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    return args.name, command
+
+
+def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Create a session: a user and a snapshot of the code root."""
+    from herodev_shell.core.settings import parse_size
+
+    quota = parse_size(args.quota) if args.quota else None
+    info = sessions.create_session(ctx.settings, ctx.runner, args.name, quota=quota)
+    out = ctx.out(args.json)
+    for note in info.notes:
+        out.note(note)
+    if out.json_mode:
+        out.json(info)
+    elif not ctx.dry_run:
+        out.message(f"created session {info.name}: user {info.user}, snapshot {info.path}")
+
+
+def run_list(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """List the sessions."""
+    found = sessions.list_sessions(ctx.settings)
+    out = ctx.out(args.json)
+    sizes = _disk_fields(ctx, [i.name for i in found])
+    data = [{**to_plain(i), **sizes[i.name]} for i in found]
+    rows = [_row(i) | {"own_disk": human_size(sizes[i.name]["exclusive"])} for i in found]
+    out.records(data, rows, LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
+
+
+def run_use(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Choose the shell's current session; `use` alone prints it, `use --clear` forgets it."""
+    out = ctx.out()
+    if args.clear:
+        ctx.current_session = None
+        out.message("no current session")
+        return
+    if args.name is None:
+        out.message(ctx.current_session or "no current session (choose one with 'use NAME')")
+        return
+    if args.name not in layout.session_names(ctx.settings):
+        sessions.get_session(ctx.settings, args.name)  # raises NotFound listing the sessions
+        raise NotFound(f"no session named {args.name!r}")
+    ctx.current_session = args.name
+    out.message(f"using session {args.name}")
+
+
+def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """One session in detail."""
+    info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
+    out = ctx.out(args.json)
+    sizes = _disk_fields(ctx, [info.name])[info.name]
+    row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
+    hidden = ("problems", "notes", "changed")
+    rows = [{"field": key, "value": row[key]} for key in row if key not in hidden and row[key] not in (None, "")]
+    rows += [{"field": "problem", "value": problem} for problem in info.problems]
+    out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
+
+
+def run_enter(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """A login shell, or CMD, as the session's user with its snapshot at the code root."""
+    name, command = _enter_parts(args)
+    status = sessions.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
+    # The command's own exit status, with no message of ours: it has said what it had to.
+    return status
+
+
+def run_delete(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Remove a session: its snapshot, base, metadata and user (refuses to lose work without -f)."""
+    report = sessions.delete_session(ctx.settings, ctx.runner, args.name, force=args.force or ctx.force)
+    if ctx.current_session == args.name and not report.planned:
+        ctx.current_session = None
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(report)
+        return
+    if report.planned:
+        return
+    for lost in report.lost:
+        out.note(f"threw away: {lost}")
+    if report.killed:
+        out.note(f"ended {report.killed} process(es) of {report.user}")
+    out.message(f"deleted session {report.name} ({'; '.join(report.removed)})")

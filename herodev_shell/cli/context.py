@@ -1,0 +1,62 @@
+"""What every command needs: settings, the runner, the renderer, the current session, answers.
+
+One AppContext lives as long as the shell (or the one-shot run), so `use alice` in the first
+part of `-c "use alice; changes"` is seen by the second.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import IO
+
+from herodev_shell.cli.render import Renderer
+from herodev_shell.core.settings import Settings
+from herodev_shell.errors import HerodevError, UsageError
+from herodev_shell.system.runner import Runner
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    runner: Runner
+    renderer: Renderer
+    force: bool = False
+    json: bool = False
+    interactive: bool = False  # a person at a terminal can answer questions
+    current_session: str | None = None
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.runner.dry_run
+
+    def out(self, json_flag: bool = False) -> Renderer:
+        """The renderer, in JSON mode when the global --json or the command's --json says so."""
+        if json_flag and not self.renderer.json_mode:
+            return Renderer(
+                stdout=self.renderer._stdout,
+                stderr=self.renderer._stderr,
+                color=self.renderer.color,
+                json_mode=True,
+                verbose=self.renderer.verbose,
+            )
+        return self.renderer
+
+    def session_name(self, explicit: str | None) -> str:
+        """-s NAME, else the session chosen by `use`, else a usage error saying how to choose."""
+        name = explicit or self.current_session
+        if not name:
+            raise UsageError("no session chosen", hint="pass -s NAME, or choose one with 'use NAME'")
+        return name
+
+    def confirm(self, question: str) -> bool:
+        """-f answers yes; a person at a terminal is asked; anyone else gets an error, never a hang."""
+        if self.force or self.dry_run:
+            return True
+        if not self.interactive:
+            raise HerodevError(f"{question} (needs an answer)", hint="pass -f to proceed without asking")
+        sys.stderr.write(f"{question} [y/N] ")
+        sys.stderr.flush()
+        answer = self.stdin.readline()
+        return answer.strip().lower() in ("y", "yes")

@@ -1,0 +1,112 @@
+"""Running commands: the one place an outcome becomes an exit code and an audit line.
+
+The interactive shell (shell.py) and the cmd2-free one-shot path (`herodev COMMAND ...`,
+`-c`, scripts on stdin) both end here, so they report errors, exit codes and audit lines
+the same way. The one-shot path never imports cmd2 or prompt_toolkit: that is most of
+herodev's start-up time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import traceback
+from typing import NoReturn
+
+from herodev_shell.cli import commands, parsers
+from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.scripting import split_commands
+from herodev_shell.errors import EXIT_FAILURE, HerodevError
+
+EXIT_INTERRUPTED = 130
+
+
+def failure_of(exc: BaseException, ctx: AppContext) -> tuple[int, str | None]:
+    """Report exc as herodev does and return (exit code, what failed for the audit line)."""
+    if isinstance(exc, HerodevError):
+        ctx.renderer.error(exc)
+        return exc.exit_code, exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        ctx.renderer.note("interrupted")
+        return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, SystemExit):  # argparse: -h exits 0, a usage error 2
+        code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
+        return code, ("usage error" if code else None)
+    if ctx.renderer.verbose:
+        traceback.print_exception(exc)
+    ctx.renderer.error(
+        HerodevError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback")
+    )
+    return EXIT_FAILURE, f"internal error: {type(exc).__name__}"
+
+
+def audit_command(ctx: AppContext, command: str, words: list[str], exit_code: int, failure: str | None) -> None:
+    """One audit line for every changing command, whatever its outcome (see audit.py)."""
+    from herodev_shell.core import audit
+
+    details = audit.take_details()
+    if command not in audit.AUDITED or ctx.dry_run:
+        return
+    ok = exit_code == 0 and failure is None
+    session = audit.session_from_args(command, words, ctx.current_session)
+    error = None if ok else (failure or f"exit status {exit_code}")
+    try:
+        audit.record(ctx.settings, command, session, audit.OK if ok else audit.FAILED, error, details)
+    except HerodevError as exc:
+        ctx.renderer.note(f"warning: {exc.message}")
+
+
+class PlainArgumentParser(argparse.ArgumentParser):
+    """argparse with herodev's usage errors: one `error:` line, the usage as the hint, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        parsers.usage_error(self, message)
+
+
+def runs_without_shell(argv: list[str]) -> bool:
+    """True when argv is a command the cmd2-free path can run (not help, menu, history...)."""
+    command = commands.canonical(argv[0]) if argv else None
+    return command is not None and command in commands.HANDLERS
+
+
+def run_argv(ctx: AppContext, argv: list[str]) -> int:
+    """Parse and run one command given as words, without cmd2."""
+    command = commands.canonical(argv[0])
+    assert command is not None and command in commands.HANDLERS
+    code, failure = 0, None
+    try:
+        args = parsers.build(command, PlainArgumentParser).parse_args(argv[1:])
+        args.argv = list(argv)
+        result = commands.load(command)(ctx, args)
+        code = result if isinstance(result, int) else 0
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        code, failure = failure_of(exc, ctx)
+    finally:
+        sys.stdout.flush()
+    audit_command(ctx, command, argv[1:], code, failure)
+    return code
+
+
+def split_words(text: str) -> list[list[str]] | None:
+    """-c text or a script as lists of words; None when some part needs the interactive shell."""
+    parts = []
+    for line in split_commands(text):
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            return None  # let the shell report the quoting error as it would at its prompt
+        if not runs_without_shell(words):
+            return None
+        parts.append(words)
+    return parts
+
+
+def run_parts(ctx: AppContext, parts: list[list[str]]) -> int:
+    """Run each command in turn with one context (so `use` carries over); stop at a failure."""
+    code = 0
+    for words in parts:
+        code = run_argv(ctx, words)
+        if code != 0:
+            break
+    return code

@@ -1,0 +1,157 @@
+"""argv -> settings -> one-shot or REPL; the exit code of the whole run.
+
+Kept light: --version, --help and the completion helper answer without importing cmd2,
+rich or pygit2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+from herodev_shell import __version__
+from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
+
+EPILOG = """commands:
+{commands}
+
+Run 'herodev help COMMAND' or 'herodev COMMAND -h' for a command's options."""
+
+
+class _GlobalParser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        # The command list imports parsers.py: only when help is asked for, not for --version.
+        if self.epilog is None:
+            self.epilog = EPILOG.format(commands=_commands_epilog())
+        return super().format_help()
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message}\nhint: herodev --help lists the options\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _commands_epilog() -> str:
+    from herodev_shell.cli.parsers import COMMANDS
+
+    width = max(len(name) for name in COMMANDS)
+    return "\n".join(f"  {name:<{width}}  {spec.summary}" for name, spec in COMMANDS.items())
+
+
+def global_parser() -> argparse.ArgumentParser:
+    parser = _GlobalParser(
+        prog="herodev",
+        description="Isolated copies of the code tree for every developer or agent, and their work back out.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-c", "--command", dest="command_text", metavar="TEXT", help="run commands split on ';'")
+    parser.add_argument("-f", "--force", action="store_true", help="never prompt, assume yes")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument("--no-color", action="store_true", help="no colour (NO_COLOR does the same)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="echo every system command; tracebacks")
+    parser.add_argument("-n", "--dry-run", action="store_true", help="print what would change, change nothing")
+    parser.add_argument("--config", metavar="FILE", help="config file (default /etc/herodev/config.toml)")
+    parser.add_argument("--code-root", metavar="PATH", help="the code root (default /code)")
+    parser.add_argument("--version", action="version", version=f"herodev {__version__}")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="a command and its arguments")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__complete"]:
+        from herodev_shell.cli.completion_data import main as complete_main
+
+        return complete_main(argv[1:])
+    options = global_parser().parse_args(argv)
+    try:
+        return _run(options)
+    except HerodevError as error:
+        sys.stderr.write(f"error: {error.message}\n")
+        if error.hint:
+            sys.stderr.write(f"hint: {error.hint}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+def _run(options: argparse.Namespace) -> int:
+    from herodev_shell.cli.context import AppContext
+    from herodev_shell.cli.render import Renderer, wants_color
+    from herodev_shell.core.settings import load_settings
+    from herodev_shell.system.runner import Runner
+
+    settings = load_settings(flags={"code_root": options.code_root}, config_file=options.config)
+    color = wants_color(sys.stdout, options.no_color)
+    if not color:
+        # prompt_toolkit and cmd2 read these: no escape codes, no cursor-position queries.
+        os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
+    renderer = Renderer(color=color, json_mode=options.json, verbose=options.verbose)
+    runner = Runner(verbose=options.verbose, dry_run=options.dry_run)
+    if options.command and options.command_text:
+        raise HerodevError("give either -c TEXT or a command, not both", exit_code=EXIT_USAGE)
+    interactive = sys.stdin.isatty()
+    ctx = AppContext(settings, runner, renderer, force=options.force, json=options.json, interactive=interactive)
+
+    command = options.command[1:] if options.command[:1] == ["--"] else options.command
+    # Most runs need no interactive shell: parse with plain argparse and skip importing cmd2.
+    from herodev_shell.cli import dispatch
+
+    if command and dispatch.runs_without_shell(command):
+        return dispatch.run_argv(ctx, command)
+    script = options.command_text
+    if script is None and not command and not interactive:
+        script = sys.stdin.read()
+    if script is not None and (parts := dispatch.split_words(script)) is not None:
+        return dispatch.run_parts(ctx, parts)
+
+    from herodev_shell.cli.shell import HerodevShell
+
+    app = HerodevShell(ctx)
+    renderer._stdout = lambda: app.stdout
+    if script is not None:
+        return app.run_lines(script)
+    if command:
+        app.onecmd_plus_hooks(join_for_shell_line(command), add_to_history=False)
+        return app.exit_code
+    return _interactive(app)
+
+
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def join_for_shell_line(argv: list[str]) -> str:
+    """argv -> one line that cmd2's tokenizer and our ';' splitter give back word for word.
+
+    cmd2 does not undo shlex.join's '"'"' trick, so each word is wrapped whole in single
+    quotes, or in double quotes when it holds a single quote (then it must hold no '"' or '\\').
+    """
+    words = []
+    for word in argv:
+        if _SAFE_WORD.fullmatch(word):  # fullmatch: "$" would pass a trailing newline unquoted
+            words.append(word)
+        elif "'" not in word:
+            words.append(f"'{word}'")
+        elif '"' not in word and "\\" not in word:
+            words.append(f'"{word}"')
+        else:
+            raise HerodevError(
+                f"cannot pass {word!r} through the command line: it mixes both kinds of quotes",
+                hint="put the command in a script and run that, or use -c with your own quoting",
+                exit_code=EXIT_USAGE,
+            )
+    return " ".join(words)
+
+
+def _interactive(app: object) -> int:
+    from herodev_shell.cli.shell import HerodevShell
+
+    assert isinstance(app, HerodevShell)
+    app.cmdloop()
+    return app.exit_code if isinstance(app.exit_code, int) else EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

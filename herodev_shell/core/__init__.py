@@ -1,0 +1,1 @@
+"""The decisions: sessions, repositories, changes, delivery and maintenance. Returns data; never prints."""

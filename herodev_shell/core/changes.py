@@ -1,0 +1,390 @@
+"""What changed: per-repository status in the code root or a session, and the diffs themselves.
+
+In a session the fast path takes a read-only snapshot of it, asks btrfs which paths differ from
+the session's base (cost ~ the changes, not the tree), and opens only the repositories those
+paths fall in. Everything is read from that frozen snapshot with pygit2, so a session can
+neither race the scan nor run code through it. Where the fast path is impossible (no base,
+not btrfs) every repository is scanned, and --verbose says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from herodev_shell.core import layout, repos
+from herodev_shell.core.settings import Settings
+from herodev_shell.errors import HerodevError, NotFound
+from herodev_shell.system.runner import Runner
+
+FAST, FULL = "change stream", "full scan"
+READ_TIMEOUT = 600.0  # seconds a scan of one session may take before it is stopped
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RepoChange:
+    path: str
+    remote: str | None
+    branch: str | None
+    upstream: str | None
+    staged: int = 0
+    modified: int = 0
+    deleted: int = 0
+    untracked: int = 0
+    conflicted: int = 0
+    ahead: int = 0
+    behind: int = 0
+    commits: int = 0  # commits on HEAD made since the session started
+    branches: tuple[str, ...] = ()  # branches created or moved since the session started
+    stashes: int = 0  # stash entries made since the session started
+    session_only: bool = False  # the repository does not exist in the code root
+    remote_changed: tuple[str, ...] = ()  # "origin: URL" where the session rewrote a remote
+    head: str | None = None
+    error: str = ""
+
+    @property
+    def uncommitted(self) -> int:
+        return self.staged + self.modified + self.deleted + self.untracked + self.conflicted
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.uncommitted or self.ahead or self.commits or self.branches or self.stashes or self.error)
+
+    def summary(self) -> str:
+        parts = [
+            f"{count} {label}"
+            for count, label in (
+                (self.staged, "staged"),
+                (self.modified, "modified"),
+                (self.deleted, "deleted"),
+                (self.untracked, "untracked"),
+                (self.conflicted, "conflicted"),
+                (self.ahead, "ahead"),
+                (self.commits, "new commit(s)"),
+                (self.stashes, "stash(es)"),
+            )
+            if count
+        ]
+        if self.branches:
+            parts.append("branch(es) " + ", ".join(self.branches))
+        if self.error:
+            parts.append(self.error)
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ChangeReport:
+    root: Path  # where the repositories were read (the frozen scan snapshot in a session)
+    session: str | None
+    method: str
+    repos: list[RepoChange]
+    outside: list[str] = field(default_factory=list)  # changed paths in no repository
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _BaseState:
+    head: str | None
+    tips: list[str]  # every ref tip of the base repository
+    branches: dict[str, str]
+    stashes: set[str]
+    remotes: dict[str, str]
+
+
+def _base_state(base_root: Path | None, relative: str) -> _BaseState | None:
+    from herodev_shell.system import gitlib
+
+    if base_root is None:
+        return None
+    try:
+        workdir = base_root if relative == "." else gitlib.safe_join(base_root, relative)
+        repo = gitlib.open_repo(workdir, base_root)
+    except (HerodevError, OSError):
+        return None
+    tips = []
+    for name in repo.references:
+        with contextlib.suppress(Exception):
+            tips.append(str(repo.references[name].resolve().target))
+    head = None if repo.head_is_unborn else str(repo.head.target)
+    return _BaseState(head, tips, gitlib.local_branches(repo), set(gitlib.stash_ids(repo)), gitlib.remote_urls(repo))
+
+
+def _new_commits(repo: Any, head: str | None, hide: list[str], limit: int = 10000) -> int:
+    import pygit2
+
+    if not head:
+        return 0
+    walker = repo.walk(pygit2.Oid(hex=head))
+    for tip in hide:
+        with contextlib.suppress(Exception):
+            walker.hide(pygit2.Oid(hex=tip))
+    count = 0
+    for _ in walker:
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
+def inspect(root: Path, relative: str, base_root: Path | None) -> RepoChange:
+    """One repository's state, compared with the base when there is one (sessions)."""
+    from herodev_shell.system import gitlib
+
+    try:
+        workdir = root if relative == "." else gitlib.safe_join(root, relative)
+        repo = gitlib.open_repo(workdir, root)
+        info = gitlib.head_info(repo)
+        counts = gitlib.status_counts(repo)
+        ahead, behind = gitlib.ahead_behind(repo, info.upstream)
+    except (HerodevError, OSError) as exc:
+        message = exc.message if isinstance(exc, HerodevError) else str(exc)
+        return RepoChange(relative, None, None, None, error=f"unreadable: {message}")
+    base = _base_state(base_root, relative)
+    commits, branches, stashes, changed_remotes = 0, (), len(gitlib.stash_ids(repo)), ()
+    if base_root is not None:
+        # New work = commits on no ref the session started with and on no remote-tracking ref
+        # (push moves those), so pushed work stops counting.
+        tracking = gitlib.remote_tracking(repo)
+        hide = (base.tips if base else []) + list(tracking.values())
+        commits = _new_commits(repo, info.head, hide)
+        old = base.branches if base else {}
+        pushed = {(n.split("/", 1)[1], oid) for n, oid in tracking.items() if "/" in n}
+        branches = tuple(
+            sorted(
+                b
+                for b, oid in gitlib.local_branches(repo).items()
+                if old.get(b) != oid
+                and (_new_commits(repo, oid, hide, limit=1) or (b not in old and (b, oid) not in pushed))
+            )
+        )
+        stashes = len(set(gitlib.stash_ids(repo)) - (base.stashes if base else set()))
+        if base:
+            changed_remotes = tuple(
+                f"{name}: {url}"
+                for name, url in sorted(gitlib.remote_urls(repo).items())
+                if base.remotes.get(name) != url
+            )
+    return RepoChange(
+        relative,
+        info.remote_url,
+        info.branch,
+        info.upstream,
+        counts.staged,
+        counts.modified,
+        counts.deleted,
+        counts.untracked,
+        counts.conflicted,
+        ahead,
+        behind,
+        commits,
+        branches,
+        stashes,
+        session_only=base_root is not None and base is None,
+        remote_changed=changed_remotes,
+        head=info.head,
+    )
+
+
+def _full_scan(root: Path, base_root: Path | None, progress: Progress | None) -> list[RepoChange]:
+    paths = repos.find_repository_paths(root)
+    found = []
+    for index, relative in enumerate(paths):
+        found.append(inspect(root, relative, base_root))
+        if progress:
+            progress(index + 1, len(paths))
+    return found
+
+
+def isolated(root: Path, work: Callable[[], Any]) -> Any:
+    """Read a session's repositories in a child where its tree is mounted nosymfollow and that
+    is stopped if a read blocks (see system/isolate.py)."""
+    from herodev_shell.system import gitlib
+    from herodev_shell.system.isolate import without_symlinks
+
+    gitlib.load()  # import pygit2 once here, not again in every child
+    return without_symlinks(root, work, timeout=READ_TIMEOUT)
+
+
+def _session_paths(settings: Settings, name: str) -> layout.SessionPaths:
+    paths = layout.session_paths(settings, name)
+    if not paths.snapshot.is_dir():
+        raise NotFound(f"no session named {name!r}", hint="'herodev list' shows the sessions")
+    return paths
+
+
+@contextlib.contextmanager
+def frozen_session(settings: Settings, runner: Runner, name: str) -> Iterator[tuple[Path, Path | None, list[str]]]:
+    """(root to read, base root or None, notes): the session's scan snapshot when it can be
+    taken, else the live snapshot (with a note)."""
+    from herodev_shell.core.scan import scan_snapshot
+    from herodev_shell.system import btrfs
+
+    paths = _session_paths(settings, name)
+    base = paths.base if paths.base.is_dir() else None
+    if not btrfs.is_subvolume(paths.snapshot):
+        yield paths.snapshot, base, [f"{paths.snapshot} is not a btrfs subvolume: read live, full scan"]
+        return
+    with scan_snapshot(paths, runner):
+        yield paths.scan, base, []
+
+
+def scan(
+    settings: Settings,
+    runner: Runner,
+    session: str | None,
+    full: bool = False,
+    progress: Progress | None = None,
+    only_changed: bool = True,
+) -> ChangeReport:
+    """The repositories with changes (all inspected ones with only_changed=False)."""
+    if session is None:
+        found = _full_scan(settings.code_root, None, progress)
+        kept = [r for r in found if r.has_changes or not only_changed]
+        return ChangeReport(settings.code_root, None, FULL, kept)
+    with frozen_session(settings, runner, session) as (root, base, notes):
+        return _scan_frozen(settings, runner, session, root, base, notes, full, progress, only_changed)
+
+
+def _scan_frozen(
+    settings: Settings,
+    runner: Runner,
+    session: str,
+    root: Path,
+    base: Path | None,
+    notes: list[str],
+    full: bool,
+    progress: Progress | None,
+    only_changed: bool,
+) -> ChangeReport:
+    from herodev_shell.core.changestream import changed_paths, map_to_repositories
+    from herodev_shell.core.scan import change_dump
+    from herodev_shell.errors import CommandFailed
+
+    notes = list(notes)
+    paths = layout.session_paths(settings, session)
+    # --all wants every repository: only a full scan visits them all.
+    fast = not full and only_changed and base is not None and root == paths.scan
+    outside: list[str] = []
+    if fast:
+        try:
+            changed = [
+                p for p in changed_paths(change_dump(paths, runner)) if p.split("/")[0] != repos.SESSIONS_DIR_NAME
+            ]
+        except CommandFailed as exc:
+            notes.append(f"the btrfs change stream failed ({exc.message}): full scan")
+            fast = False
+    if fast:
+        mapped = map_to_repositories(root, changed)
+        targets = sorted(mapped.repos)
+        found = isolated(root, lambda: [inspect(root, r, base) for r in targets]) if targets else []
+        outside = mapped.outside
+    else:
+        if base is None:
+            notes.append(f"no base snapshot {paths.base}: every repository is scanned")
+        found = isolated(root, lambda: _full_scan(root, base, progress))
+    kept = [r for r in found if r.has_changes or not only_changed]
+    return ChangeReport(root, session, FAST if fast else FULL, kept, outside, notes)
+
+
+def list_repositories(
+    settings: Settings, runner: Runner, session: str | None, progress: Progress | None = None
+) -> list[RepoChange]:
+    """Every repository with its state. A session is read from a frozen snapshot: reading the
+    live one as root would rewrite atimes, which the change stream would then carry forever."""
+    if session is None:
+        return _full_scan(repos.tree_root(settings, None), None, progress)
+    repos.tree_root(settings, session)  # a clear error for an unknown session
+    with frozen_session(settings, runner, session) as (root, _base, _notes):
+        return isolated(root, lambda: _full_scan(root, None, progress))
+
+
+def session_work_reasons(settings: Settings, runner: Runner, name: str) -> list[str]:
+    """Why deleting the session would lose work: its changed repositories (named) and changed
+    files outside any repository. Empty when there is nothing to lose."""
+    report = scan(settings, runner, name)
+    reasons = [f"{r.path}: {r.summary()}" for r in report.repos]
+    if report.outside:
+        sample = ", ".join(report.outside[:3]) + (", ..." if len(report.outside) > 3 else "")
+        reasons.append(f"{len(report.outside)} changed path(s) outside any repository ({sample})")
+    return reasons
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepoDiff:
+    path: str
+    branch: str | None
+    staged: str
+    unstaged: str
+    commits: list[Any]  # gitlib.CommitPatch
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    session: str | None
+    repos: list[RepoDiff]
+    outside: list[str]
+
+
+def diff(
+    settings: Settings, runner: Runner, session: str | None, names: list[str], stat_only: bool = False
+) -> DiffReport:
+    """Staged, unstaged (untracked included) and unpushed changes of each changed or named repo."""
+    if session is None:
+        return _diff_in(settings.code_root, None, None, names, stat_only, [])
+    with frozen_session(settings, runner, session) as (root, base, notes):
+        report = _scan_frozen(settings, runner, session, root, base, notes, False, None, True)
+        return isolated(root, lambda: _diff_in(root, base, report, names, stat_only, report.outside))
+
+
+def _diff_in(
+    root: Path, base: Path | None, report: ChangeReport | None, names: list[str], stat_only: bool, outside: list[str]
+) -> DiffReport:
+    from herodev_shell.system import gitlib
+
+    if names:
+        targets = [normalise_repo_name(n) for n in names]
+        known = set(repos.find_repository_paths(root))
+        for name in targets:
+            if name not in known:
+                raise NotFound(f"no repository {name!r}", hint="'herodev repos' lists them")
+    elif report is not None:
+        targets = [r.path for r in report.repos]
+    else:
+        targets = [r.path for r in _full_scan(root, None, None) if r.has_changes]
+    result = []
+    for relative in targets:
+        workdir = root if relative == "." else gitlib.safe_join(root, relative)
+        repo = gitlib.open_repo(workdir, root)
+        info = gitlib.head_info(repo)
+        hide = []
+        if info.upstream and (ref := repo.references.get(f"refs/remotes/{info.upstream}")) is not None:
+            hide.append(str(ref.resolve().target))
+        state = _base_state(base, relative)
+        if state:
+            hide += state.tips
+        commits = gitlib.commits_between(repo, info.head, hide, stat_only) if hide or base is not None else []
+        result.append(
+            RepoDiff(
+                relative,
+                info.branch,
+                gitlib.staged_diff(repo, stat_only),
+                gitlib.worktree_diff(repo, stat_only),
+                commits,
+            )
+        )
+    return DiffReport(report.session if report else None, result, outside)
+
+
+def normalise_repo_name(name: str) -> str:
+    """REPO arguments are paths relative to the code root; tolerate './x' and 'x/'."""
+    cleaned = name.strip().strip("/")
+    while cleaned.startswith("./"):
+        cleaned = cleaned[2:]
+    return cleaned or "."

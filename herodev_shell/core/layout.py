@@ -1,0 +1,60 @@
+"""Where a session's pieces live under the sessions dir. Cheap: no process, no heavy import.
+
+    <sessions dir>/<user>          the session's writable snapshot of the code root
+    <sessions dir>/<user>.base     read-only snapshot of the code root taken at the same moment
+    <sessions dir>/<user>.scan     read-only snapshot of the session, taken for a change scan
+    <sessions dir>/<user>.json     metadata (name, user, created, base generation, code owner)
+
+The metadata sits outside the snapshot so a session user can never edit it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from herodev_shell.core.settings import Settings
+
+META_SUFFIX = ".json"
+BASE_SUFFIX = ".base"
+SCAN_SUFFIX = ".scan"
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    name: str
+    user: str
+    snapshot: Path
+    base: Path
+    scan: Path
+    meta: Path
+
+
+def session_paths(settings: Settings, name: str) -> SessionPaths:
+    user = settings.user_for(name)
+    root = settings.sessions_dir
+    return SessionPaths(
+        name=name,
+        user=user,
+        snapshot=root / user,
+        base=root / f"{user}{BASE_SUFFIX}",
+        scan=root / f"{user}{SCAN_SUFFIX}",
+        meta=root / f"{user}{META_SUFFIX}",
+    )
+
+
+def session_names(settings: Settings) -> list[str]:
+    """Names of sessions that have metadata, sorted; one directory read, fine for thousands."""
+    prefix = settings.user_prefix
+    try:
+        entries = os.scandir(settings.sessions_dir)
+    except OSError:
+        return []
+    names = []
+    with entries:
+        for entry in entries:
+            stem = entry.name[: -len(META_SUFFIX)] if entry.name.endswith(META_SUFFIX) else None
+            if stem and stem.startswith(prefix) and len(stem) > len(prefix):
+                names.append(stem[len(prefix) :])
+    return sorted(names)

@@ -1,0 +1,419 @@
+"""Finding and fixing what a crash or kill -9 leaves behind.
+
+Every multi-step operation (create, delete, a change scan, enter) can be cut between two
+steps. The rule repair follows: never lose work. A session whose snapshot still exists is
+made whole again (user, base, metadata), never thrown away; pieces that can hold no work
+(a user, base or metadata whose snapshot is gone, a change-scan snapshot, a mount, a
+dead process's lock note) are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
+from herodev_shell.core.names import name_problem
+from herodev_shell.core.settings import Settings
+from herodev_shell.errors import HerodevError, NeedsRoot
+from herodev_shell.system import btrfs, users
+from herodev_shell.system.mounts import mount_containing, read_mounts
+from herodev_shell.system.runner import Runner
+
+FIXED, FAILED, PLANNED = "fixed", "failed", "planned"
+
+# kinds of problem
+USER_WITHOUT_SNAPSHOT = "user without snapshot"
+SNAPSHOT_WITHOUT_USER = "snapshot without user"
+SNAPSHOT_WITHOUT_METADATA = "snapshot without metadata"
+BASE_MISSING = "base snapshot missing"
+HALF_DELETED = "half-deleted session"
+LEFTOVER_BASE = "leftover base snapshot"
+STALE_SCAN = "leftover scan snapshot"
+SESSION_MOUNT = "session mount left"
+STALE_LOCK = "stale lock"
+STALE_QGROUP = "stale quota group"
+LEFTOVER_TEMP = "half-written file"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    session: str | None
+    path: str
+    detail: str
+    fix: str  # what repair will do
+
+
+@dataclass(frozen=True)
+class Repaired:
+    kind: str
+    session: str | None
+    path: str
+    status: str  # fixed | failed | planned
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """What exists of one session, from one directory read and one passwd read."""
+
+    paths: SessionPaths
+    meta: bool
+    snapshot: bool
+    base: bool
+    scan: bool
+    user: users.User | None
+
+
+def _is_subvolume(path: Path) -> bool:
+    try:
+        return os.stat(path, follow_symlinks=False).st_ino == btrfs.SUBVOLUME_INODE
+    except OSError:
+        return False
+
+
+def _pieces(settings: Settings) -> list[_Pieces]:
+    prefix = settings.user_prefix
+    try:
+        entries = sorted(os.listdir(settings.sessions_dir))
+    except OSError:
+        entries = []
+    names: set[str] = set()
+    for entry in entries:
+        stem = entry
+        for suffix in (META_SUFFIX, BASE_SUFFIX, SCAN_SUFFIX):
+            stem = stem.removesuffix(suffix)
+        name = stem[len(prefix) :]
+        if stem.startswith(prefix) and not name_problem(name, settings.max_name_length):
+            names.add(name)
+    owned = [u for u in users.users_with_prefix(prefix) if u.is_session_user and len(u.name) > len(prefix)]
+    session_users = {u.name[len(prefix) :]: u for u in owned}
+    names |= set(session_users)
+    found = []
+    for name in sorted(names):
+        paths = session_paths(settings, name)
+        found.append(
+            _Pieces(
+                paths=paths,
+                meta=paths.meta.is_file(),
+                snapshot=_is_subvolume(paths.snapshot),
+                base=_is_subvolume(paths.base),
+                scan=_is_subvolume(paths.scan),
+                user=session_users.get(name),
+            )
+        )
+    return found
+
+
+def _session_problems(piece: _Pieces) -> list[Problem]:
+    p, name = piece.paths, piece.paths.name
+    found = []
+    if piece.snapshot:
+        if not piece.meta:
+            found.append(
+                Problem(
+                    SNAPSHOT_WITHOUT_METADATA,
+                    name,
+                    str(p.snapshot),
+                    "create or delete was cut short",
+                    "keep the snapshot and make the session whole again (delete it afterwards if unwanted)",
+                )
+            )
+        if piece.user is None:
+            found.append(
+                Problem(
+                    SNAPSHOT_WITHOUT_USER,
+                    name,
+                    str(p.snapshot),
+                    f"user {p.user} does not exist",
+                    f"create user {p.user} again (the snapshot's work is kept)",
+                )
+            )
+        if not piece.base:
+            found.append(
+                Problem(
+                    BASE_MISSING,
+                    name,
+                    str(p.base),
+                    "the read-only base snapshot is missing",
+                    "take the base from the session as it is now",
+                )
+            )
+    else:
+        if piece.meta:
+            found.append(
+                Problem(
+                    HALF_DELETED,
+                    name,
+                    str(p.meta),
+                    "metadata without a snapshot",
+                    "finish the deletion: metadata, base and user",
+                )
+            )
+        elif piece.user is not None:
+            found.append(
+                Problem(
+                    USER_WITHOUT_SNAPSHOT,
+                    name,
+                    p.user,
+                    "a session user without a snapshot",
+                    f"end its processes and delete user {p.user}",
+                )
+            )
+        if piece.base and not piece.meta:
+            found.append(Problem(LEFTOVER_BASE, name, str(p.base), "a base without its session", "delete it"))
+    if piece.scan:
+        found.append(Problem(STALE_SCAN, name, str(p.scan), "read-only snapshot left by a change scan", "delete it"))
+    return found
+
+
+def _temp_problems(settings: Settings) -> list[Problem]:
+    """Half-written files (metadata, host state) from a write cut short by a crash or a full disk."""
+    try:
+        entries = sorted(os.listdir(settings.sessions_dir))
+    except OSError:
+        return []
+    return [
+        Problem(LEFTOVER_TEMP, None, str(settings.sessions_dir / e), "a half-written file", "delete it")
+        for e in entries
+        if e.endswith(".tmp")
+    ]
+
+
+def _mount_problems(settings: Settings) -> list[Problem]:
+    """Session snapshots mounted in this namespace (enter mounts them only in a private one)."""
+    if not settings.sessions_dir.exists():
+        return []
+    sessions_fs = "/" + btrfs.filesystem_path(settings.sessions_dir)
+    sessions_dir = os.path.realpath(settings.sessions_dir)
+    ours = mount_containing(settings.sessions_dir)
+    found = []
+    for mount in read_mounts():
+        inside_dir = mount.target == sessions_dir or mount.target.startswith(sessions_dir + "/")
+        # the same path on another filesystem (another code root) is not ours
+        same_fs = ours is not None and mount.source == ours.source
+        shows_session = same_fs and mount.fstype == "btrfs" and mount.root.startswith(sessions_fs + "/")
+        if inside_dir or shows_session:
+            found.append(
+                Problem(SESSION_MOUNT, None, mount.target, f"{mount.root} mounted at {mount.target}", "unmount it")
+            )
+    return found
+
+
+def _lock_problem(settings: Settings) -> list[Problem]:
+    """flock dies with its process; the pid note it leaves says who held it, maybe long dead."""
+    try:
+        note = settings.lock_file.read_text().strip()
+    except OSError:
+        return []
+    if not note.isdigit():
+        return []
+    pid = int(note)
+    try:
+        os.kill(pid, 0)
+        return []  # alive: not stale
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return []
+    detail = f"pid {pid} died holding it (the lock went with it; its note stayed)"
+    return [Problem(STALE_LOCK, None, str(settings.lock_file), detail, "clear the note")]
+
+
+def _qgroup_problems(settings: Settings, runner: Runner) -> list[Problem]:
+    groups = btrfs.qgroups(settings.code_root, runner) or []
+    if any(g.path == "<stale>" for g in groups) and btrfs.cleaner_busy(settings.code_root, runner):
+        return []
+    return [
+        Problem(STALE_QGROUP, None, f"0/{g.subvolume_id}", "quota group of a deleted subvolume", "destroy it")
+        for g in groups
+        if g.path == "<stale>"
+    ]
+
+
+def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> list[Problem]:
+    problems: list[Problem] = []
+    for piece in _pieces(settings):
+        problems += _session_problems(piece)
+    problems += _temp_problems(settings)
+    problems += _mount_problems(settings)
+    problems += _lock_problem(settings)
+    if qgroups and settings.code_root.exists():
+        # Kernels since 6.x drop a deleted subvolume's qgroup once it is cleaned; only a
+        # qgroup still there when nothing is left to clean is worth a repair.
+        problems += _qgroup_problems(settings, runner)
+    return problems
+
+
+# --- fixing --------------------------------------------------------------------------------
+
+
+def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
+    """Apply one fix; returns what was done."""
+    paths = session_paths(settings, problem.session) if problem.session else None
+    kind = problem.kind
+    if kind == SESSION_MOUNT:
+        btrfs.umount(Path(problem.path), runner, lazy=True)
+        return f"unmounted {problem.path}"
+    if kind == LEFTOVER_TEMP:
+        Path(problem.path).unlink(missing_ok=True)
+        return f"deleted {problem.path}"
+    if kind == STALE_LOCK:
+        settings.lock_file.write_text("")
+        return "cleared the dead process's note"
+    if kind == STALE_QGROUP:
+        subvolume = int(problem.path.split("/")[1])
+        if btrfs.destroy_qgroup(settings.code_root, subvolume, runner):
+            return f"destroyed {problem.path}"
+        raise HerodevError(f"btrfs still cleans the deleted subvolume {subvolume}: try again later")
+    assert paths is not None
+    if kind == STALE_SCAN:
+        btrfs.delete_subvolume_tree(paths.scan, runner)
+        return f"deleted {paths.scan}"
+    if kind in (HALF_DELETED, USER_WITHOUT_SNAPSHOT, LEFTOVER_BASE):
+        done = []
+        if paths.base.exists() and _is_subvolume(paths.base):
+            btrfs.delete_subvolume_tree(paths.base, runner)
+            done.append("base")
+        user = users.lookup(paths.user)
+        if user is not None and user.is_session_user:
+            users.kill_processes_of(user.uid, runner)
+            users.delete_user(paths.user, runner)
+            done.append(f"user {paths.user}")
+        if paths.meta.exists() and not runner.dry_run:
+            paths.meta.unlink()
+            done.append("metadata")
+        return "removed " + ", ".join(done) if done else "nothing left to remove"
+    if kind == SNAPSHOT_WITHOUT_USER:
+        if users.lookup(paths.user) is None:
+            users.create_user(paths.user, f"{users.COMMENT_PREFIX} {paths.name}", runner)
+        return f"created user {paths.user} again"
+    if kind == BASE_MISSING:
+        if not _is_subvolume(paths.base):
+            btrfs.snapshot(paths.snapshot, paths.base, runner, read_only=True)
+        return f"took {paths.base} from the session"
+    if kind == SNAPSHOT_WITHOUT_METADATA:
+        _rebuild_metadata(settings, runner, paths)
+        return f"wrote {paths.meta}"
+    raise HerodevError(f"no repair for {kind}")
+
+
+def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -> None:
+    """The metadata create writes last, from what is on disk now (a create cut before it)."""
+    from herodev_shell.core import audit, sessions
+    from herodev_shell.core.hoststate import require_state
+    from herodev_shell.system import idmap
+
+    state = require_state(settings)
+    user = users.lookup(paths.user)
+    if user is None:
+        raise HerodevError(f"user {paths.user} is missing")
+    use_idmap, _ = idmap.support(settings.code_root)
+    if runner.dry_run:
+        return
+    meta: dict[str, object] = {
+        "name": paths.name,
+        "user": paths.user,
+        "uid": user.uid,
+        "gid": user.gid,
+        "created": audit.now_iso(),
+        "base_generation": btrfs.subvolume_generation(paths.base, runner),
+        "code_owner_uid": state.code_owner_uid,
+        "code_owner_gid": state.code_owner_gid,
+        "access": sessions.ACCESS_IDMAP if use_idmap else sessions.ACCESS_CHOWN,
+        "code_root": os.fspath(settings.code_root),
+        "recovered_by": "repair",
+    }
+    sessions.write_meta(paths, meta)
+
+
+# Order matters: mounts first (they pin subvolumes), then users before metadata.
+_ORDER = [
+    SESSION_MOUNT,
+    STALE_LOCK,
+    LEFTOVER_TEMP,
+    STALE_SCAN,
+    SNAPSHOT_WITHOUT_USER,
+    BASE_MISSING,
+    SNAPSHOT_WITHOUT_METADATA,
+    HALF_DELETED,
+    USER_WITHOUT_SNAPSHOT,
+    LEFTOVER_BASE,
+    STALE_QGROUP,
+]
+
+
+def repair(settings: Settings, runner: Runner) -> list[Repaired]:
+    """Fix every problem found, under the sessions lock so no create or delete runs meanwhile."""
+    from herodev_shell.system.locking import exclusive_lock
+
+    if os.geteuid() != 0 and not runner.dry_run:
+        raise NeedsRoot("repair")
+    # Under --dry-run even the lock's note stays as it is.
+    lockable = settings.sessions_dir.exists() and not runner.dry_run
+    lock = exclusive_lock(settings.lock_file) if lockable else contextlib.nullcontext()
+    # Taking the lock overwrites a dead holder's note: look at it first.
+    results = [
+        Repaired(p.kind, None, p.path, PLANNED if runner.dry_run else FIXED, p.fix + ": " + p.detail)
+        for p in _lock_problem(settings)
+    ]
+    with lock:
+        problems = [p for p in find_problems(settings, runner) if p.kind != STALE_LOCK]
+        problems.sort(key=lambda p: _ORDER.index(p.kind))
+        for problem in problems:
+            if runner.dry_run:
+                results.append(Repaired(problem.kind, problem.session, problem.path, PLANNED, problem.fix))
+                continue
+            try:
+                detail = _fix(settings, runner, problem)
+                results.append(Repaired(problem.kind, problem.session, problem.path, FIXED, detail))
+            except (HerodevError, OSError) as exc:
+                message = exc.message if isinstance(exc, HerodevError) else str(exc)
+                results.append(Repaired(problem.kind, problem.session, problem.path, FAILED, message))
+        results += _repair_git(settings, runner)
+    from herodev_shell.core import audit
+
+    audit.add_detail("repaired", [f"{r.kind}: {r.session or r.path}: {r.status}" for r in results])
+    return results
+
+
+def _repair_git(settings: Settings, runner: Runner) -> list[Repaired]:
+    """What a commit or push cut short leaves in repositories (repair_git.py)."""
+    from herodev_shell.core import repair_git
+
+    results = []
+    for leftover in repair_git.find(settings):
+        where = str(leftover.git_dir)
+        if runner.dry_run:
+            results.append(Repaired(leftover.kind, leftover.session, where, PLANNED, leftover.detail))
+            continue
+        try:
+            detail = repair_git.fix(leftover, runner)
+            results.append(Repaired(leftover.kind, leftover.session, where, FIXED, f"{leftover.detail}: {detail}"))
+        except (HerodevError, OSError) as exc:
+            message = exc.message if isinstance(exc, HerodevError) else str(exc)
+            results.append(Repaired(leftover.kind, leftover.session, where, FAILED, message))
+    return results
+
+
+def check_rows(settings: Settings, runner: Runner) -> list:
+    """Rows for `check`: quotas on, and anything a crash left (warnings: repair fixes them)."""
+    from herodev_shell.core.host_setup import PASS, WARN, CheckResult
+
+    if not settings.sessions_dir.exists() or not btrfs.is_btrfs(settings.code_root):
+        return []
+    rows = []
+    if btrfs.quota_enabled(settings.code_root, runner):
+        rows.append(CheckResult("quotas", PASS, "btrfs quotas on: per-session disk usage and --quota work"))
+    else:
+        rows.append(CheckResult("quotas", WARN, "btrfs quotas off: run 'sudo herodev init' to turn them on"))
+    problems = find_problems(settings, runner, qgroups=False)
+    if not problems:
+        rows.append(CheckResult("leftovers", PASS, "no half-made sessions, stale snapshots, mounts or locks"))
+    for problem in problems:
+        where = problem.session or problem.path
+        rows.append(CheckResult("leftovers", WARN, f"{problem.kind}: {where}: {problem.detail}; run 'herodev repair'"))
+    return rows

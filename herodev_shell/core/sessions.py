@@ -1,0 +1,466 @@
+"""Sessions: create, list, info, enter, delete. Each changing step under the lock, undone on failure.
+
+A session NAME is the user <prefix>NAME, a writable snapshot of the code root, a read-only
+snapshot of the code root taken at the same moment (its base), and a metadata file; see
+layout.py for where each lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from herodev_shell.core import layout
+from herodev_shell.core.faults import maybe_fail
+from herodev_shell.core.hoststate import HostState, require_state
+from herodev_shell.core.names import allowed_text, name_problem, validate_name
+from herodev_shell.core.settings import Settings
+from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
+from herodev_shell.system import btrfs, idmap, subids, users
+from herodev_shell.system.locking import exclusive_lock
+from herodev_shell.system.runner import Runner
+from herodev_shell.system.subvolinfo import subvolume_info
+
+ACCESS_IDMAP = "idmap"  # an idmapped mount at enter: nothing chowned, constant time
+ACCESS_CHOWN = "chown"  # fallback: the owner's files in the snapshot were chowned once at create
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    name: str
+    user: str
+    path: str
+    created: str
+    uid: int | None = None
+    base_generation: int | None = None
+    code_owner_uid: int | None = None
+    code_owner_gid: int | None = None
+    access: str = ACCESS_IDMAP
+    processes: int = 0
+    changed: bool | None = None  # cheap answer for listings; None when unknown
+    size: int | None = None  # bytes on disk, when cheap to know (quotas)
+    problems: tuple[str, ...] = ()  # what is missing of a half-there session
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeleteReport:
+    name: str
+    user: str
+    killed: int
+    lost: tuple[str, ...]  # the work thrown away (session_has_work's reasons)
+    removed: tuple[str, ...]
+    planned: bool = False
+
+
+def require_root(command: str, runner: Runner) -> None:
+    if os.geteuid() != 0 and not runner.dry_run:
+        raise NeedsRoot(command)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- metadata -------------------------------------------------------------------------------
+
+
+def read_meta(paths: layout.SessionPaths) -> dict[str, object] | None:
+    try:
+        data = json.loads(paths.meta.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_meta(paths: layout.SessionPaths, data: dict[str, object]) -> None:
+    tmp = paths.meta.with_name(paths.meta.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, paths.meta)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+        raise
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _info_from(
+    paths: layout.SessionPaths,
+    meta: dict[str, object],
+    user: users.User | None,
+    processes: dict[int, list[int]],
+) -> SessionInfo:
+    problems = []
+    if user is None:
+        problems.append(f"user {paths.user} is missing")
+    if not paths.snapshot.is_dir():
+        problems.append(f"snapshot {paths.snapshot} is missing")
+    if not paths.base.is_dir():
+        problems.append(f"base {paths.base} is missing")
+    if not meta:
+        problems.append(f"metadata {paths.meta} is missing or unreadable")
+    uid = user.uid if user else None
+    return SessionInfo(
+        name=paths.name,
+        user=paths.user,
+        path=os.fspath(paths.snapshot),
+        created=str(meta.get("created", "")),
+        uid=uid,
+        base_generation=_int_or_none(meta.get("base_generation")),
+        code_owner_uid=_int_or_none(meta.get("code_owner_uid")),
+        code_owner_gid=_int_or_none(meta.get("code_owner_gid")),
+        access=str(meta.get("access", ACCESS_IDMAP)),
+        processes=len(processes.get(uid, [])) if uid is not None else 0,
+        changed=_cheap_changed(paths),
+        problems=tuple(problems),
+    )
+
+
+def _cheap_changed(paths: layout.SessionPaths) -> bool | None:
+    """Whether the snapshot changed since it was made, from one ioctl (as of the last commit)."""
+    try:
+        info = subvolume_info(paths.snapshot)
+    except OSError:
+        return None
+    return info.ctransid > info.otransid
+
+
+# --- list, info -----------------------------------------------------------------------------
+
+
+def list_sessions(settings: Settings) -> list[SessionInfo]:
+    """Every session with metadata: one directory read, one passwd read, one /proc pass."""
+    where = settings.sessions_dir
+    if where.is_dir() and not os.access(where, os.R_OK | os.X_OK, effective_ids=True):
+        raise HerodevError(f"cannot read {where}: only root sees the sessions", hint="sudo herodev list")
+    names = layout.session_names(settings)
+    if not names:
+        return []
+    all_users = users.all_users()
+    processes = users.processes_by_uid()
+    result = []
+    for name in names:
+        paths = layout.session_paths(settings, name)
+        result.append(_info_from(paths, read_meta(paths) or {}, all_users.get(paths.user), processes))
+    return result
+
+
+def _existing_hint(settings: Settings) -> str:
+    names = layout.session_names(settings)
+    if names:
+        return "existing sessions: " + ", ".join(names)
+    return "there are no sessions yet: create one with 'herodev create NAME'"
+
+
+def get_session(settings: Settings, name: str) -> SessionInfo:
+    paths = layout.session_paths(settings, name)
+    meta = read_meta(paths) if not name_problem(name, settings.max_name_length) else None
+    if meta is None:
+        if not os.access(settings.sessions_dir, os.X_OK, effective_ids=True) and settings.sessions_dir.exists():
+            raise NotFound(f"cannot read {settings.sessions_dir}", hint=f"sudo herodev ... (is '{name}' a session?)")
+        raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
+    return _info_from(paths, meta, users.lookup(paths.user), users.processes_by_uid())
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def _refuse_existing(settings: Settings, paths: layout.SessionPaths) -> None:
+    user = users.lookup(paths.user)
+    present = [str(p) for p in (paths.meta, paths.snapshot, paths.base, paths.scan) if p.exists()]
+    if user is not None:
+        present.insert(0, f"user {paths.user}")
+    if paths.meta.exists() and user is not None and paths.snapshot.is_dir() and paths.base.is_dir():
+        raise HerodevError(f"session {paths.name} already exists", hint="choose another name, or 'herodev list'")
+    if present:
+        raise HerodevError(
+            f"session {paths.name} is half there (only {', '.join(present)}) after an earlier failure",
+            hint=f"'herodev delete -f {paths.name}' cleans it up",
+        )
+
+
+def create_session(settings: Settings, runner: Runner, name: str, quota: int | None = None) -> SessionInfo:
+    """User + base snapshot + writable snapshot + metadata; any failure undoes the earlier steps."""
+    require_root("create", runner)
+    validate_name(settings, name)
+    state = require_state(settings)
+    if quota is not None and not btrfs.quota_enabled(settings.code_root, runner):
+        raise HerodevError("--quota needs btrfs quotas, which are off", hint="run 'sudo herodev init' to turn them on")
+    paths = layout.session_paths(settings, name)
+    existing = users.lookup(paths.user)
+    if existing is not None and not existing.is_session_user and not paths.meta.exists():
+        raise UsageError(
+            f"user {paths.user} already exists and is not a herodev session",
+            hint="choose another name; " + allowed_text(settings.max_name_length),
+        )
+    with exclusive_lock(settings.lock_file):
+        _refuse_existing(settings, paths)
+        use_idmap, idmap_detail = idmap.support(settings.code_root)
+        if runner.dry_run:
+            runner.say(f"would create user {paths.user}, snapshots {paths.base} (read-only) and {paths.snapshot}")
+            return SessionInfo(name, paths.user, os.fspath(paths.snapshot), "", notes=("dry run: nothing created",))
+        undo: list[tuple[str, Callable[[], None]]] = []
+        try:
+            users.create_user(paths.user, f"{users.COMMENT_PREFIX} {name}", runner)
+            undo.append((f"user {paths.user}", lambda: users.delete_user(paths.user, runner)))
+            maybe_fail("create:after-user")
+            user = users.lookup(paths.user)
+            if user is None:
+                raise HerodevError(f"useradd reported success but {paths.user} does not exist")
+            subids.ensure(user.name, user.uid, runner)  # rootless podman needs subordinate ids
+            notes = _make_snapshots(settings, runner, paths, state, user, use_idmap, idmap_detail, undo)
+            maybe_fail("create:after-snapshot")
+            if quota is not None:
+                btrfs.limit_exclusive(paths.snapshot, quota, runner)
+            meta: dict[str, object] = {
+                "name": name,
+                "user": paths.user,
+                "uid": user.uid,
+                "gid": user.gid,
+                "created": _now(),
+                "base_generation": btrfs.subvolume_generation(paths.base, runner),
+                "code_owner_uid": state.code_owner_uid,
+                "code_owner_gid": state.code_owner_gid,
+                "access": ACCESS_IDMAP if use_idmap else ACCESS_CHOWN,
+                "code_root": os.fspath(settings.code_root),
+                "quota": quota,
+            }
+            write_meta(paths, meta)
+            undo.append((f"metadata {paths.meta}", lambda: paths.meta.unlink(missing_ok=True)))
+            maybe_fail("create:after-metadata")
+        except BaseException as exc:
+            left = _undo(undo)
+            reason = exc.message if isinstance(exc, HerodevError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError) and exc.strerror:
+                reason = f"{exc.strerror.lower()} ({exc.filename or settings.code_root})"
+            hint = (
+                f"left behind: {', '.join(left)}; 'herodev delete -f {name}' cleans up"
+                if left
+                else "every earlier step was undone"
+            )
+            raise HerodevError(f"could not create session {name}: {reason}", hint=hint) from exc
+    info = get_session(settings, name)
+    return replace(info, notes=tuple(notes))
+
+
+def _make_snapshots(
+    settings: Settings,
+    runner: Runner,
+    paths: layout.SessionPaths,
+    state: HostState,
+    user: users.User,
+    use_idmap: bool,
+    idmap_detail: str,
+    undo: list[tuple[str, Callable[[], None]]],
+) -> list[str]:
+    """The base (read-only) and the session's writable snapshot, from the same moment."""
+    if use_idmap:
+        # The writable snapshot is made from the base, so both hold exactly the same tree.
+        btrfs.snapshot(settings.code_root, paths.base, runner, read_only=True)
+        undo.append((str(paths.base), lambda: btrfs.delete_subvolume(paths.base, runner)))
+        btrfs.snapshot(paths.base, paths.snapshot, runner)
+        undo.append((str(paths.snapshot), lambda: btrfs.delete_subvolume(paths.snapshot, runner)))
+        return []
+    # Fallback: chown the owner's files once, then take the base from the chowned snapshot so
+    # that the ownership change does not count as the session's work.
+    btrfs.snapshot(settings.code_root, paths.snapshot, runner)
+    undo.append((str(paths.snapshot), lambda: btrfs.delete_subvolume(paths.snapshot, runner)))
+    owner_uid, owner_gid = state.code_owner_uid, state.code_owner_gid
+    target = os.fspath(paths.snapshot)
+    runner.run(["chown", "-R", "-h", f"--from={owner_uid}", str(user.uid), target], timeout=None)
+    runner.run(["chown", "-R", "-h", f"--from=:{owner_gid}", f":{user.gid}", target], timeout=None)
+    btrfs.snapshot(paths.snapshot, paths.base, runner, read_only=True)
+    undo.append((str(paths.base), lambda: btrfs.delete_subvolume(paths.base, runner)))
+    return [f"idmapped mounts are not available ({idmap_detail}); the snapshot was chowned once instead (slower)"]
+
+
+def _undo(undo: list[tuple[str, Callable[[], None]]]) -> list[str]:
+    """Run the undo steps newest first; what could not be undone."""
+    left = []
+    for what, step in reversed(undo):
+        try:
+            step()
+        except Exception:
+            left.append(what)
+    return left
+
+
+# --- work that would be lost ----------------------------------------------------------------
+
+_TEMP_NAME = re.compile(r"^o\d+-\d+-\d+$")  # btrfs send's temporary names for new inodes
+_NOISE = {"snapshot", "utimes"}  # the stream's header, and timestamp-only updates
+
+
+def parse_change_dump(dump: str, scan_name: str) -> list[str]:
+    """Paths (relative to the session root) named in `btrfs receive --dump` output."""
+    found: set[str] = set()
+    prefix = f"./{scan_name}/"
+    for line in dump.splitlines():
+        parts = re.split(r"(?<!\\)\s+", line.strip())
+        if len(parts) < 2 or parts[0] in _NOISE:
+            continue
+        path = parts[1]
+        for extra in parts[2:]:
+            if extra.startswith("dest="):
+                path = extra[5:]
+        path = path.replace("\\ ", " ")
+        if path.startswith(prefix):
+            path = path[len(prefix) :]
+        elif path in (f"./{scan_name}", "."):
+            path = "."
+        if not _TEMP_NAME.match(os.path.basename(path)):
+            found.add(path)
+    return sorted(found)
+
+
+def changed_paths(settings: Settings, runner: Runner, name: str) -> list[str]:
+    """What the session changed since its base, from the btrfs change stream (cost ~ changes)."""
+    paths = layout.session_paths(settings, name)
+    # The scan snapshot is temporary and read-only: take it even under --dry-run.
+    scanner = Runner(verbose=runner.verbose, dry_run=False, echo=runner.echo)
+    if paths.scan.exists():
+        btrfs.delete_subvolume(paths.scan, scanner)
+    btrfs.snapshot(paths.snapshot, paths.scan, scanner, read_only=True)
+    try:
+        dump = btrfs.changed_paths_dump(paths.base, paths.scan, scanner)
+    finally:
+        btrfs.delete_subvolume(paths.scan, scanner)
+    return parse_change_dump(dump, paths.scan.name)
+
+
+def session_has_work(settings: Settings, runner: Runner, name: str) -> list[str]:
+    """Reasons deleting the session would lose work; empty when there are none.
+
+    Repository-aware (changes.py): names each repository with uncommitted changes, unpushed
+    commits, new branches or stashes, and counts changed files outside any repository.
+    """
+    from herodev_shell.core.changes import session_work_reasons
+
+    paths = layout.session_paths(settings, name)
+    if not paths.snapshot.is_dir():
+        return []
+    if not paths.base.is_dir():
+        return [f"its base snapshot is missing, so what it changed cannot be told ({paths.base})"]
+    return session_work_reasons(settings, runner, name)
+
+
+# --- delete ---------------------------------------------------------------------------------
+
+
+def _session_user(paths: layout.SessionPaths, has_meta: bool) -> users.User | None:
+    """The session's user, but never someone else's account that merely shares the name."""
+    user = users.lookup(paths.user)
+    if user is None or user.uid == 0:
+        return None
+    return user if (user.is_session_user or has_meta) else None
+
+
+def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -> DeleteReport:
+    """Remove every piece of the session that exists; refuse while work or processes would be lost."""
+    require_root("delete", runner)
+    problem = name_problem(name, settings.max_name_length)
+    if problem:
+        raise UsageError(problem, hint=allowed_text(settings.max_name_length))
+    paths = layout.session_paths(settings, name)
+    with exclusive_lock(settings.lock_file):
+        has_meta = paths.meta.exists()
+        user = _session_user(paths, has_meta)
+        pieces = [p for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
+        if not (has_meta or user or pieces):
+            raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
+        pids = users.processes_of(user.uid) if user else []
+        work = session_has_work(settings, runner, name)
+        reasons = [f"{len(pids)} process(es) of {paths.user} are running"] if pids else []
+        reasons += work
+        if reasons and not force:
+            raise HerodevError(
+                f"session {name} not deleted: {'; '.join(reasons)}",
+                hint=f"'herodev delete -f {name}' throws that away",
+            )
+        removed = [str(p) for p in pieces] + ([f"user {paths.user} and its home"] if user else [])
+        if has_meta:
+            removed.append(str(paths.meta))
+        if runner.dry_run:
+            runner.say(f"would remove {', '.join(removed)}")
+            return DeleteReport(name, paths.user, len(pids), tuple(work), tuple(removed), planned=True)
+        killed = users.kill_processes_of(user.uid, runner) if user and pids else 0
+        maybe_fail("delete:after-processes")
+        for step, piece in (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base)):
+            if piece.exists():
+                # subvolumes a session user (or podman) made inside would make a plain delete fail
+                btrfs.delete_subvolume_tree(piece, runner)
+            maybe_fail(f"delete:after-{step}")
+        if user:
+            users.delete_user(paths.user, runner)
+            maybe_fail("delete:after-user")
+        # The metadata goes last: a delete cut short still lists the session, to be retried.
+        paths.meta.unlink(missing_ok=True)
+    return DeleteReport(name, paths.user, killed, tuple(work), tuple(removed))
+
+
+# --- enter ----------------------------------------------------------------------------------
+
+
+def _mark_entered(paths: layout.SessionPaths) -> None:
+    """last_entered in the metadata: prune keeps sessions entered recently."""
+    meta = read_meta(paths)
+    if meta:
+        with contextlib.suppress(OSError):  # only a note for prune: a full disk must not stop enter
+            write_meta(paths, {**meta, "last_entered": _now()})
+
+
+def enter_session(settings: Settings, runner: Runner, name: str, command: list[str]) -> int:
+    """A login shell or command as the session user, with the snapshot at the code root."""
+    from herodev_shell.system import namespace
+
+    require_root("enter", runner)
+    info = get_session(settings, name)
+    user = users.lookup(info.user)
+    if user is None or not Path(info.path).is_dir():
+        raise HerodevError(
+            f"session {name} is half there: {'; '.join(info.problems)}",
+            hint=f"'herodev delete -f {name}' cleans it up",
+        )
+    if runner.dry_run:
+        runner.say(f"would enter session {name} as {user.name}: {' '.join(command) or user.shell}")
+        return 0
+    _mark_entered(layout.session_paths(settings, name))
+    userns_fd = None
+    if info.access == ACCESS_IDMAP:
+        owner_uid = info.code_owner_uid if info.code_owner_uid is not None else 0
+        owner_gid = info.code_owner_gid if info.code_owner_gid is not None else 0
+        try:
+            userns_fd = idmap.user_namespace(idmap.swap_map(owner_uid, user.uid), idmap.swap_map(owner_gid, user.gid))
+        except OSError as exc:
+            raise HerodevError(f"cannot make the session's id mapping: {exc.strerror}") from None
+    spec = namespace.EnterSpec(
+        session=name,
+        snapshot=Path(info.path),
+        code_root=settings.code_root,
+        hide=settings.sessions_dir,
+        user=user.name,
+        uid=user.uid,
+        gid=user.gid,
+        home=user.home,
+        shell=user.shell or "/bin/bash",
+        command=tuple(command),
+        userns_fd=userns_fd,
+        term=os.environ.get("TERM"),
+        lang=os.environ.get("LANG") or "C.UTF-8",
+    )
+    try:
+        return namespace.enter(spec)
+    finally:
+        if userns_fd is not None:
+            os.close(userns_fd)
