@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import idmap
+from herodev_shell.system import idmap, ptyrelay
 
 SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EXIT_NOT_FOUND = 127
@@ -77,10 +77,11 @@ def _mount_session(spec: EnterSpec) -> None:
         idmap.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
 
 
-def _child(spec: EnterSpec, report_fd: int) -> None:
+def _child(spec: EnterSpec, report_fd: int, stdio: ptyrelay.Plan) -> None:
     """Never returns: execs, or reports why not and exits."""
     code, message = 1, "unknown failure"
     try:
+        ptyrelay.attach_child(stdio)  # a new session on a new pty: the caller's tty is out of reach
         for name in _RESET_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         if spec.command:
@@ -97,6 +98,7 @@ def _child(spec: EnterSpec, report_fd: int) -> None:
             argv, program = list(spec.command), spec.command[0]
         else:  # a login shell: argv[0] starts with '-'
             argv, program = ["-" + os.path.basename(spec.shell)], spec.shell
+        ptyrelay.seal_child(report_fd)
         try:
             if spec.command:
                 os.execvpe(program, argv, env)
@@ -115,32 +117,10 @@ def _child(spec: EnterSpec, report_fd: int) -> None:
         os._exit(code)
 
 
-def _wait_status(pid: int) -> int:
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            return 1
-        except InterruptedError:
-            continue
+def _exit_code(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.waitstatus_to_exitcode(status)
-
-
-def _take_back_terminal() -> None:
-    """An interactive shell may have left the terminal's foreground group pointing at itself."""
-    try:
-        if not os.isatty(0) or os.tcgetpgrp(0) == os.getpgrp():
-            return
-        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-        try:
-            os.tcsetpgrp(0, os.getpgrp())
-        finally:
-            signal.signal(signal.SIGTTOU, previous)
-    except OSError:
-        pass
 
 
 def enter(spec: EnterSpec) -> int:
@@ -148,25 +128,35 @@ def enter(spec: EnterSpec) -> int:
     if not spec.groups:
         # Resolved here, not in the child: NSS lookups after fork are not safe with threads.
         spec = replace(spec, groups=tuple(os.getgrouplist(spec.user, spec.gid)))
+    stdio = ptyrelay.plan()
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(report_r)
-        _child(spec, report_w)
+        _child(spec, report_w, stdio)
     os.close(report_w)
-    # Ctrl-C and Ctrl-\ belong to the session's programs; we only wait for them.
+    ptyrelay.parent_side(stdio)
+    # Ctrl-C and Ctrl-\ belong to the session's programs (relayed on its pty, forwarded otherwise).
     previous = {
         signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP)
     }
+    stopped = 0
     try:
         with os.fdopen(report_r, "rb") as report:
             failure = report.read()
-        status = _wait_status(pid)
+        if failure:
+            ptyrelay.discard(stdio)
+            status = ptyrelay.run(pid, ptyrelay.Plan(use_pty=False))
+        else:
+            status = ptyrelay.run(pid, stdio)
+    except ptyrelay.RelayStopped as exc:
+        stopped, status = exc.signum, 0
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _take_back_terminal()
+    if stopped:
+        os.kill(os.getpid(), stopped)  # the handler the caller had (the REPL's, or the default)
     if failure:
         code, _, message = failure.decode(errors="replace").partition(":")
         raise HerodevError(message, exit_code=int(code) if code.isdigit() else 1)
-    return status
+    return _exit_code(status)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -55,3 +57,37 @@ def test_use_prompt_and_interactive_enter(world: HerodevEnv, term: str) -> None:
             child.terminate(force=True)
     child.close()
     assert child.exitstatus == 0
+
+
+def _spawn(world: HerodevEnv, *argv: str) -> pexpect.spawn:
+    env = world.env(TERM="dumb", LINES="40", COLUMNS="120")
+    return pexpect.spawn(argv[0], list(argv[1:]), env=env, encoding="utf-8", timeout=30, dimensions=(40, 120))
+
+
+def test_enter_gets_its_own_pty_with_the_window_size_and_the_exit_status(world: HerodevEnv) -> None:
+    script = "tty; stty size; read line; stty size; echo got-$line; exit 7"
+    child = _spawn(world, sys.executable, "-m", "herodev_shell", "enter", "pex", "--", "sh", "-c", script)
+    try:
+        child.expect(r"(/dev/pts/\d+)\s+40 120\s")
+        inner = child.match.group(1)
+        assert inner != os.ttyname(child.child_fd), "the session got the caller's own terminal"
+        child.setwinsize(50, 90)  # relayed to the session's pty (SIGWINCH)
+        child.sendline("hello")
+        child.expect(r"50 90\s+got-hello")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 7
+
+
+def test_enter_with_a_terminal_on_stdin_only_gets_pipes(world: HerodevEnv, tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    herodev = f"{sys.executable} -m herodev_shell"
+    line = f"{herodev} enter pex -- sh -c 'tty; read x; echo read-$x; exit 3' > {out}; echo STATUS-$?"
+    child = _spawn(world, "/bin/sh", "-c", line)
+    try:
+        child.sendline("abc")
+        child.expect_exact("STATUS-3")
+    finally:
+        child.close(force=True)
+    assert out.read_text().splitlines() == ["not a tty", "read-abc"]
