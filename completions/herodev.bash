@@ -3,7 +3,7 @@
 #     python3 -m herodev_shell.cli.completion_scripts --write
 # Install: copy to /usr/share/bash-completion/completions/herodev (or source it in ~/.bashrc).
 
-_herodev_commands='check init create list sessions use info enter delete menu df log repair prune pull repos reorganize changes diff commit push help'
+_herodev_commands='check init create list sessions use info enter delete checkpoint checkpoints rewind fork menu df log repair prune pull repos reorganize changes diff commit push help'
 _herodev_global_opts='-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --config --code-root --version'
 _herodev_global_vals='-c= --command= --config=files --code-root=files'
 
@@ -20,6 +20,10 @@ _herodev_spec() {
         info) opts='-h --help --json'; vals=''; pos=sessions ;;
         enter) opts='-h --help'; vals=''; pos='sessions rest*' ;;
         delete) opts='-h --help -f --force --json'; vals=''; pos=sessions ;;
+        checkpoint) opts='-h --help -m --message --delete --json'; vals='-m= --message='; pos='sessions ' ;;
+        checkpoints) opts='-h --help --json'; vals=''; pos=sessions ;;
+        rewind) opts='-h --help -f --force --json'; vals=''; pos='sessions ' ;;
+        fork) opts='-h --help --from --json'; vals=--from=; pos='sessions ' ;;
         menu) opts='-h --help'; vals=''; pos='' ;;
         df) opts='-h --help --json'; vals=''; pos='' ;;
         log) opts='-h --help -s --session --last --json'; vals='-s=sessions --session=sessions --last='; pos='' ;;
@@ -28,8 +32,8 @@ _herodev_spec() {
         pull) opts='-h --help -s --session --json'; vals='-s=sessions --session=sessions'; pos='repos*' ;;
         repos) opts='-h --help -s --session --json'; vals='-s=sessions --session=sessions'; pos='' ;;
         reorganize) opts='-h --help -s --session --dry-run --json'; vals='-s=sessions --session=sessions'; pos='' ;;
-        changes) opts='-h --help -s --session --full --all --json'; vals='-s=sessions --session=sessions'; pos='' ;;
-        diff) opts='-h --help -s --session --stat --json'; vals='-s=sessions --session=sessions'; pos='repos*' ;;
+        changes) opts='-h --help -s --session --full --all --from --to --json'; vals='-s=sessions --session=sessions --from= --to='; pos='' ;;
+        diff) opts='-h --help -s --session --stat --from --to --json'; vals='-s=sessions --session=sessions --from= --to='; pos='repos*' ;;
         commit) opts='-h --help -s --session -m --message --json'; vals='-s=sessions --session=sessions -m= --message='; pos='repos*' ;;
         push) opts='-h --help -s --session -m --message --remote --json'; vals='-s=sessions --session=sessions -m= --message= --remote='; pos='repos*' ;;
         help) opts='-h --help'; vals=''; pos=commands ;;

@@ -541,7 +541,7 @@ SCRIPTS = {"herodev.bash": bash_script, "_herodev": zsh_script, "herodev.fish": 
 
 
 def completions_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "completions"
+    return Path(__file__).resolve().parent.parent.parent / "completions"
 
 
 def main(argv: list[str] | None = None) -> int:

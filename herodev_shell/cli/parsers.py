@@ -117,6 +117,35 @@ def _delete(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+def _checkpoint(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser)
+    parser.add_argument("id", metavar="ID", nargs="?", help="with --delete: the checkpoint to delete")
+    parser.add_argument("-m", "--message", metavar="LABEL", default="", help="a label for the checkpoint")
+    parser.add_argument("--delete", action="store_true", help="delete checkpoint ID instead of taking one")
+    add_json(parser)
+
+
+def _checkpoints(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser, optional=True)
+    add_json(parser)
+
+
+def _rewind(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser)
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="the checkpoint's id ('checkpoints NAME')")
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="end the session's processes first (its state is checkpointed)"
+    )
+    add_json(parser)
+
+
+def _fork(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser)
+    parser.add_argument("new", metavar="NEW", help="the new session's name")
+    parser.add_argument("--from", dest="checkpoint", metavar="CHECKPOINT", help="start from this checkpoint of NAME")
+    add_json(parser)
+
+
 def _menu(parser: argparse.ArgumentParser) -> None:
     """No arguments: the menu asks for everything."""
 
@@ -178,13 +207,20 @@ def _changes(parser: argparse.ArgumentParser) -> None:
         "--full", action="store_true", help="inspect every repository instead of following the btrfs change stream"
     )
     parser.add_argument("--all", action="store_true", help="list unchanged repositories too")
+    _range(parser)
     add_json(parser)
+
+
+def _range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", metavar="CHECKPOINT", help="compare from this checkpoint, not the base")
+    parser.add_argument("--to", dest="end", metavar="CHECKPOINT", help="compare up to this checkpoint (not now)")
 
 
 def _diff(parser: argparse.ArgumentParser) -> None:
     add_session_option(parser)
     _repo_args(parser, "repositories to show (default: every changed one); paths relative to the code root")
     parser.add_argument("--stat", action="store_true", help="a summary of changed files instead of the patches")
+    _range(parser)
     add_json(parser)
 
 
@@ -225,6 +261,12 @@ COMMANDS: dict[str, CommandSpec] = {
     "info": CommandSpec(SESSIONS_CATEGORY, "one session in detail", _info),
     "enter": CommandSpec(SESSIONS_CATEGORY, "a login shell (or CMD) as the session's user, in its snapshot", _enter),
     "delete": CommandSpec(SESSIONS_CATEGORY, "remove a session: its snapshot, base and user", _delete),
+    "checkpoint": CommandSpec(
+        SESSIONS_CATEGORY, "a read-only checkpoint of a session (or --delete one), outside its reach", _checkpoint
+    ),
+    "checkpoints": CommandSpec(SESSIONS_CATEGORY, "a session's checkpoints: id, label, created, size", _checkpoints),
+    "rewind": CommandSpec(SESSIONS_CATEGORY, "take a session back to a checkpoint (its state is kept first)", _rewind),
+    "fork": CommandSpec(SESSIONS_CATEGORY, "a new session starting from a session's state or checkpoint", _fork),
     "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu),
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
     "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),

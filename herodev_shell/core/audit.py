@@ -21,9 +21,25 @@ from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
 
 # Commands whose every run is recorded (whatever their outcome).
-AUDITED = frozenset({"init", "create", "enter", "delete", "commit", "push", "reorganize", "prune", "pull", "repair"})
+AUDITED = frozenset(
+    {
+        "init",
+        "create",
+        "enter",
+        "delete",
+        "commit",
+        "push",
+        "reorganize",
+        "prune",
+        "pull",
+        "repair",
+        "checkpoint",
+        "rewind",
+        "fork",
+    }
+)
 # Commands whose positional argument names the session (the others take -s NAME).
-_POSITIONAL_SESSION = frozenset({"create", "enter", "delete", "info"})
+_POSITIONAL_SESSION = frozenset({"create", "enter", "delete", "info", "checkpoint", "checkpoints", "rewind", "fork"})
 
 OK, FAILED = "ok", "failed"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from herodev_shell.core import layout, repos
 from herodev_shell.core.settings import Settings
-from herodev_shell.errors import HerodevError, NotFound
+from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.system.runner import Runner
 
 FAST, FULL = "change stream", "full scan"
@@ -45,6 +45,7 @@ class RepoChange:
     remote_changed: tuple[str, ...] = ()  # "origin: URL" where the session rewrote a remote
     head: str | None = None
     error: str = ""
+    touched: tuple[str, ...] = ()  # with --from/--to: the paths changed between the two checkpoints
 
     @property
     def uncommitted(self) -> int:
@@ -232,6 +233,29 @@ def frozen_session(settings: Settings, runner: Runner, name: str) -> Iterator[tu
         yield paths.scan, base, []
 
 
+@contextlib.contextmanager
+def frozen_between(
+    settings: Settings, runner: Runner, name: str, start: str | None, end: str | None
+) -> Iterator[tuple[Path, Path | None, list[str]]]:
+    """frozen_session, but from checkpoint `start` (instead of the base) to checkpoint `end`
+    (instead of the session now). Checkpoints are read-only already: no scan snapshot needed."""
+    from herodev_shell.core import checkpoints
+
+    if start is None and end is None:
+        with frozen_session(settings, runner, name) as frozen:
+            yield frozen
+        return
+    paths = checkpoints.session_paths_checked(settings, name)
+    base = checkpoints.checkpoint_dir(paths, checkpoints.get_checkpoint(paths, start).id) if start else None
+    if start is None and paths.base.is_dir():
+        base = paths.base
+    if end is not None:
+        yield checkpoints.checkpoint_dir(paths, checkpoints.get_checkpoint(paths, end).id), base, []
+        return
+    with frozen_session(settings, runner, name) as (root, _base, notes):
+        yield root, base, notes
+
+
 def scan(
     settings: Settings,
     runner: Runner,
@@ -239,13 +263,18 @@ def scan(
     full: bool = False,
     progress: Progress | None = None,
     only_changed: bool = True,
+    start: str | None = None,
+    end: str | None = None,
 ) -> ChangeReport:
-    """The repositories with changes (all inspected ones with only_changed=False)."""
+    """The repositories with changes (all inspected ones with only_changed=False); in a session,
+    from its base (or checkpoint `start`) to now (or checkpoint `end`)."""
     if session is None:
+        if start or end:
+            raise UsageError("--from and --to compare checkpoints of a session", hint="pass -s NAME")
         found = _full_scan(settings.code_root, None, progress)
         kept = [r for r in found if r.has_changes or not only_changed]
         return ChangeReport(settings.code_root, None, FULL, kept)
-    with frozen_session(settings, runner, session) as (root, base, notes):
+    with frozen_between(settings, runner, session, start, end) as (root, base, notes):
         return _scan_frozen(settings, runner, session, root, base, notes, full, progress, only_changed)
 
 
@@ -261,19 +290,20 @@ def _scan_frozen(
     only_changed: bool,
 ) -> ChangeReport:
     from herodev_shell.core.changestream import changed_paths, map_to_repositories
-    from herodev_shell.core.scan import change_dump
+    from herodev_shell.core.scan import change_dump_between
     from herodev_shell.errors import CommandFailed
 
     notes = list(notes)
     paths = layout.session_paths(settings, session)
-    # --all wants every repository: only a full scan visits them all.
-    fast = not full and only_changed and base is not None and root == paths.scan
+    # --all wants every repository: only a full scan visits them all. The stream needs two
+    # read-only snapshots: the scan snapshot or a checkpoint, against the base or a checkpoint.
+    frozen = root == paths.scan or root.parent == paths.checkpoints
+    fast = not full and only_changed and base is not None and frozen
     outside: list[str] = []
-    if fast:
+    if fast and base is not None:
         try:
-            changed = [
-                p for p in changed_paths(change_dump(paths, runner)) if p.split("/")[0] != repos.SESSIONS_DIR_NAME
-            ]
+            dump = change_dump_between(base, root, runner)
+            changed = [p for p in changed_paths(dump) if p.split("/")[0] != repos.SESSIONS_DIR_NAME]
         except CommandFailed as exc:
             notes.append(f"the btrfs change stream failed ({exc.message}): full scan")
             fast = False
@@ -282,6 +312,13 @@ def _scan_frozen(
         targets = sorted(mapped.repos)
         found = isolated(root, lambda: [inspect(root, r, base) for r in targets]) if targets else []
         outside = mapped.outside
+        if base != paths.base or root != paths.scan:
+            # Between checkpoints a repository's status is its state at the end; which paths
+            # changed in between is the comparison itself.
+            from dataclasses import replace
+
+            found = [replace(r, touched=tuple(mapped.repos.get(r.path, []))) for r in found]
+            return ChangeReport(root, session, FAST, found, outside, notes)
     else:
         if base is None:
             notes.append(f"no base snapshot {paths.base}: every repository is scanned")
@@ -333,12 +370,20 @@ class DiffReport:
 
 
 def diff(
-    settings: Settings, runner: Runner, session: str | None, names: list[str], stat_only: bool = False
+    settings: Settings,
+    runner: Runner,
+    session: str | None,
+    names: list[str],
+    stat_only: bool = False,
+    start: str | None = None,
+    end: str | None = None,
 ) -> DiffReport:
     """Staged, unstaged (untracked included) and unpushed changes of each changed or named repo."""
     if session is None:
+        if start or end:
+            raise UsageError("--from and --to compare checkpoints of a session", hint="pass -s NAME")
         return _diff_in(settings.code_root, None, None, names, stat_only, [])
-    with frozen_session(settings, runner, session) as (root, base, notes):
+    with frozen_between(settings, runner, session, start, end) as (root, base, notes):
         report = _scan_frozen(settings, runner, session, root, base, notes, False, None, True)
         return isolated(root, lambda: _diff_in(root, base, report, names, stat_only, report.outside))
 

@@ -4,6 +4,8 @@
     <sessions dir>/<user>.base     read-only snapshot of the code root taken at the same moment
     <sessions dir>/<user>.scan     read-only snapshot of the session, taken for a change scan
     <sessions dir>/<user>.json     metadata (name, user, created, base generation, code owner)
+    <sessions dir>/<user>.checkpoints/<id>       read-only checkpoints of the session (0700 dir)
+    <sessions dir>/<user>.checkpoints/<id>.json  a checkpoint's metadata (label, created, kind)
 
 The metadata sits outside the snapshot so a session user can never edit it.
 """
@@ -19,6 +21,7 @@ from herodev_shell.core.settings import Settings
 META_SUFFIX = ".json"
 BASE_SUFFIX = ".base"
 SCAN_SUFFIX = ".scan"
+CHECKPOINTS_SUFFIX = ".checkpoints"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class SessionPaths:
     base: Path
     scan: Path
     meta: Path
+    checkpoints: Path
 
 
 def session_paths(settings: Settings, name: str) -> SessionPaths:
@@ -41,6 +45,7 @@ def session_paths(settings: Settings, name: str) -> SessionPaths:
         base=root / f"{user}{BASE_SUFFIX}",
         scan=root / f"{user}{SCAN_SUFFIX}",
         meta=root / f"{user}{META_SUFFIX}",
+        checkpoints=root / f"{user}{CHECKPOINTS_SUFFIX}",
     )
 
 

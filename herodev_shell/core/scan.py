@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from herodev_shell.core import layout
 from herodev_shell.system import btrfs
@@ -40,3 +41,8 @@ def scan_snapshot(paths: layout.SessionPaths, runner: Runner) -> Iterator[layout
 
 def change_dump(paths: layout.SessionPaths, runner: Runner) -> str:
     return btrfs.changed_paths_dump(paths.base, paths.scan, _scanner(runner))
+
+
+def change_dump_between(base: Path, current: Path, runner: Runner) -> str:
+    """The change stream between any two read-only snapshots of one session's lineage."""
+    return btrfs.changed_paths_dump(base, current, _scanner(runner))

@@ -57,6 +57,7 @@ class DeleteReport:
     lost: tuple[str, ...]  # the work thrown away (session_has_work's reasons)
     removed: tuple[str, ...]
     planned: bool = False
+    checkpoints: tuple[str, ...] = ()  # ids of the checkpoints deleted with it
 
 
 def require_root(command: str, runner: Runner) -> None:
@@ -178,7 +179,7 @@ def get_session(settings: Settings, name: str) -> SessionInfo:
 
 def _refuse_existing(settings: Settings, paths: layout.SessionPaths) -> None:
     user = users.lookup(paths.user)
-    present = [str(p) for p in (paths.meta, paths.snapshot, paths.base, paths.scan) if p.exists()]
+    present = [str(p) for p in (paths.meta, paths.snapshot, paths.base, paths.scan, paths.checkpoints) if p.exists()]
     if user is not None:
         present.insert(0, f"user {paths.user}")
     if paths.meta.exists() and user is not None and paths.snapshot.is_dir() and paths.base.is_dir():
@@ -352,7 +353,30 @@ def session_has_work(settings: Settings, runner: Runner, name: str) -> list[str]
         return []
     if not paths.base.is_dir():
         return [f"its base snapshot is missing, so what it changed cannot be told ({paths.base})"]
-    return session_work_reasons(settings, runner, name)
+    return session_work_reasons(settings, runner, name) + checkpoint_work_reasons(settings, runner, name)
+
+
+def checkpoint_work_reasons(settings: Settings, runner: Runner, name: str) -> list[str]:
+    """Work a checkpoint holds (changes against the base): deleting it would lose that too.
+
+    Conservative: commits pushed after the checkpoint was taken still count, since the
+    checkpoint's own tracking refs predate the push. Deleting the checkpoint clears it.
+    """
+    from herodev_shell.core import checkpoints
+    from herodev_shell.core.changes import scan
+
+    paths = layout.session_paths(settings, name)
+    if not paths.checkpoints.is_dir() or not paths.meta.is_file():
+        return []
+    reasons = []
+    for checkpoint in checkpoints.list_checkpoints(settings, runner, name, sizes=False):
+        report = scan(settings, runner, name, end=checkpoint.id)
+        held = [f"{r.path}: {r.summary()}" for r in report.repos]
+        if report.outside:
+            held.append(f"{len(report.outside)} changed path(s) outside any repository")
+        if held:
+            reasons.append(f"checkpoint {checkpoint.id} holds {'; '.join(held)}")
+    return reasons
 
 
 # --- delete ---------------------------------------------------------------------------------
@@ -377,7 +401,7 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         has_meta = paths.meta.exists()
         user = _session_user(paths, has_meta)
         pieces = [p for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
-        if not (has_meta or user or pieces):
+        if not (has_meta or user or pieces or paths.checkpoints.exists()):
             raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
         pids = users.processes_of(user.uid) if user else []
         work = session_has_work(settings, runner, name)
@@ -388,14 +412,22 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
                 f"session {name} not deleted: {'; '.join(reasons)}",
                 hint=f"'herodev delete -f {name}' throws that away",
             )
+        from herodev_shell.core import checkpoints
+
+        held = checkpoints.ids_on_disk(paths)
         removed = [str(p) for p in pieces] + ([f"user {paths.user} and its home"] if user else [])
+        if paths.checkpoints.exists():
+            removed.append(f"{len(held)} checkpoint(s) in {paths.checkpoints}")
         if has_meta:
             removed.append(str(paths.meta))
         if runner.dry_run:
             runner.say(f"would remove {', '.join(removed)}")
-            return DeleteReport(name, paths.user, len(pids), tuple(work), tuple(removed), planned=True)
+            return DeleteReport(name, paths.user, len(pids), tuple(work), tuple(removed), True, tuple(held))
         killed = users.kill_processes_of(user.uid, runner) if user and pids else 0
         maybe_fail("delete:after-processes")
+        # Checkpoints before the snapshot: a delete cut short still lists the session to retry.
+        checkpoints.remove_all(paths, runner)
+        maybe_fail("delete:after-checkpoints")
         for step, piece in (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base)):
             if piece.exists():
                 # subvolumes a session user (or podman) made inside would make a plain delete fail
@@ -406,7 +438,7 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
             maybe_fail("delete:after-user")
         # The metadata goes last: a delete cut short still lists the session, to be retried.
         paths.meta.unlink(missing_ok=True)
-    return DeleteReport(name, paths.user, killed, tuple(work), tuple(removed))
+    return DeleteReport(name, paths.user, killed, tuple(work), tuple(removed), checkpoints=tuple(held))
 
 
 # --- enter ----------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ def _other(change: changes.RepoChange) -> str:
         parts.append("remote rewritten in the session: " + "; ".join(change.remote_changed))
     if change.error:
         parts.append(change.error)
+    if change.touched:
+        more = f" (+{len(change.touched) - 5} more)" if len(change.touched) > 5 else ""
+        parts.append("changed between: " + ", ".join(change.touched[:5]) + more)
     return ", ".join(parts)
 
 
@@ -108,7 +111,16 @@ def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
     session = tree_session(ctx, args.session, "changes")
     out = ctx.out(args.json)
     with progress_bar(ctx, "scanning repositories", args.json) as progress:
-        report = changes.scan(ctx.settings, ctx.runner, session, args.full, progress, only_changed=not args.all)
+        report = changes.scan(
+            ctx.settings,
+            ctx.runner,
+            session,
+            args.full,
+            progress,
+            only_changed=not args.all,
+            start=args.start,
+            end=args.end,
+        )
     if ctx.renderer.verbose:
         for note in report.notes:
             out.note(note)
@@ -132,7 +144,7 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
     """The changes themselves: staged, not staged (untracked included), and unpushed commits."""
     session = tree_session(ctx, args.session, "diff")
     names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
-    report = changes.diff(ctx.settings, ctx.runner, session, names, args.stat)
+    report = changes.diff(ctx.settings, ctx.runner, session, names, args.stat, start=args.start, end=args.end)
     out = ctx.out(args.json)
     if out.json_mode:
         out.json(report)

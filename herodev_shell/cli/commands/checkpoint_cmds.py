@@ -1,0 +1,76 @@
+"""Checkpoint commands: checkpoint (and --delete), checkpoints, rewind, fork."""
+
+from __future__ import annotations
+
+import argparse
+
+from herodev_shell.cli.commands.session_cmds import _short_time
+from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.render import to_plain
+from herodev_shell.core import checkpoints
+from herodev_shell.core.disk_use import human_size
+from herodev_shell.errors import UsageError
+
+COLUMNS = [("id", "id"), ("kind", "kind"), ("created", "created"), ("size", "size"), ("label", "label")]
+
+
+def run_checkpoint(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Take a read-only checkpoint of a session, or delete one with --delete NAME ID."""
+    out = ctx.out(args.json)
+    if args.delete:
+        if not args.id:
+            raise UsageError("checkpoint --delete needs the checkpoint's id", hint="checkpoint --delete NAME ID")
+        gone = checkpoints.delete_checkpoint(ctx.settings, ctx.runner, args.name, args.id)
+        if out.json_mode:
+            out.json(gone)
+        elif not ctx.dry_run:
+            out.message(f"deleted checkpoint {gone.id} of {args.name}")
+        return None
+    if args.id:
+        raise UsageError(f"unexpected argument {args.id!r}", hint="checkpoint NAME [-m LABEL]")
+    made = checkpoints.create_checkpoint(ctx.settings, ctx.runner, args.name, args.message)
+    if out.json_mode:
+        out.json(made)
+    elif not ctx.dry_run:
+        out.message(f"checkpoint {made.id} of {args.name}" + (f": {made.label}" if made.label else ""))
+    return None
+
+
+def run_checkpoints(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """A session's checkpoints, oldest first."""
+    name = ctx.session_name(args.name)
+    found = checkpoints.list_checkpoints(ctx.settings, ctx.runner, name)
+    rows = [c.__dict__ | {"created": _short_time(c.created), "size": human_size(c.size)} for c in found]
+    ctx.out(args.json).records(
+        [to_plain(c) for c in found], rows, COLUMNS, empty=f"no checkpoints: 'checkpoint {name}' takes one"
+    )
+    return None
+
+
+def run_rewind(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Take a session back to a checkpoint; its current state becomes a safety checkpoint first."""
+    report = checkpoints.rewind(ctx.settings, ctx.runner, args.name, args.checkpoint, force=args.force or ctx.force)
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(report)
+        return None
+    if report.planned:
+        return None
+    if report.killed:
+        out.note(f"ended {report.killed} process(es) of session {report.session}")
+    kept = f"; its state before is checkpoint {report.safety.id}" if report.safety else ""
+    out.message(f"rewound {report.session} to checkpoint {report.checkpoint}{kept}")
+    return None
+
+
+def run_fork(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """A new session starting from a session's current state (or one of its checkpoints)."""
+    from herodev_shell.core.forks import fork_session
+
+    info = fork_session(ctx.settings, ctx.runner, args.name, args.new, args.checkpoint)
+    out = ctx.out(args.json)
+    if out.json_mode:
+        out.json(info)
+    elif not ctx.dry_run:
+        out.message(f"created session {info.name} ({info.notes[0]}): user {info.user}, snapshot {info.path}")
+    return None

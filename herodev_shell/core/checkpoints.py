@@ -1,0 +1,337 @@
+"""Checkpoints: read-only snapshots of a session, kept outside its reach, and rewind.
+
+A checkpoint is one `btrfs subvolume snapshot -r` of the session (O(1) in the size of the
+tree) at `<sessions dir>/<user>.checkpoints/<id>`, with its metadata beside it in `<id>.json`.
+The sessions dir is hidden in `enter`'s namespace and the checkpoints dir is root's 0700, so a
+session can neither see nor change its checkpoints. Ids are small integers, never reused
+within a session (the last one issued is noted in `.last`).
+
+Crash order follows create's: the snapshot first, the metadata last (a snapshot without
+metadata is a half-made checkpoint that repair deletes); delete removes the metadata first
+(a checkpoint without metadata is no longer listed, and repair finishes the job).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from herodev_shell.core import layout
+from herodev_shell.core.faults import maybe_fail
+from herodev_shell.core.names import allowed_text, name_problem
+from herodev_shell.core.settings import Settings
+from herodev_shell.errors import HerodevError, NotFound, UsageError
+from herodev_shell.system import btrfs, users
+from herodev_shell.system.locking import exclusive_lock
+from herodev_shell.system.runner import Runner
+
+MANUAL, SAFETY = "manual", "safety"  # made by `checkpoint`; taken by rewind before it rewinds
+MAX_LABEL = 200
+_ID_RE = re.compile(r"^[1-9][0-9]{0,8}$")
+LAST_FILE = ".last"
+# Temporary names inside the checkpoints dir while rewind swaps the session's snapshot.
+REWIND_NEW, REWIND_OLD = ".rewind-new", ".rewind-old"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str
+    session: str
+    label: str
+    created: str
+    kind: str
+    path: str
+    size: int | None = None  # bytes only this checkpoint holds, when quotas make that cheap
+
+
+@dataclass(frozen=True)
+class RewindReport:
+    session: str
+    checkpoint: str
+    safety: Checkpoint | None  # the checkpoint of the state rewind replaced
+    killed: int
+    planned: bool = False
+
+
+def _now() -> str:
+    from herodev_shell.core.audit import now_iso
+
+    return now_iso()
+
+
+def label_problem(label: str) -> str | None:
+    """Labels are shown to people: printable text only, and not a novel."""
+    if len(label) > MAX_LABEL:
+        return f"a checkpoint label is at most {MAX_LABEL} characters"
+    for char in label:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            return f"a checkpoint label cannot contain control characters (found {char!r})"
+    return None
+
+
+def validate_id(ident: str) -> str:
+    """An id is a positive integer: nothing that could name a path."""
+    ident = ident.strip()
+    if not _ID_RE.match(ident):
+        raise UsageError(f"invalid checkpoint id {ident!r}", hint="an id is a number: 'herodev checkpoints NAME'")
+    return ident
+
+
+def session_paths_checked(settings: Settings, name: str) -> layout.SessionPaths:
+    """The paths of an existing, whole session (NotFound / a clear error otherwise)."""
+    problem = name_problem(name, settings.max_name_length)
+    if problem:
+        raise UsageError(problem, hint=allowed_text(settings.max_name_length))
+    paths = layout.session_paths(settings, name)
+    if not paths.meta.is_file():
+        raise NotFound(f"no session named {name!r}", hint="'herodev list' shows the sessions")
+    if not btrfs.is_subvolume(paths.snapshot):
+        raise HerodevError(
+            f"session {name} is half there: its snapshot {paths.snapshot} is missing",
+            hint="'herodev repair' mends it, 'herodev delete -f NAME' removes it",
+        )
+    return paths
+
+
+def checkpoint_dir(paths: layout.SessionPaths, ident: str) -> Path:
+    return paths.checkpoints / ident
+
+
+def _meta_path(paths: layout.SessionPaths, ident: str) -> Path:
+    return paths.checkpoints / f"{ident}.json"
+
+
+def _read(paths: layout.SessionPaths, ident: str) -> dict[str, object] | None:
+    try:
+        data = json.loads(_meta_path(paths, ident).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def ids_on_disk(paths: layout.SessionPaths) -> list[str]:
+    try:
+        names = os.listdir(paths.checkpoints)
+    except OSError:
+        return []
+    found = {n.removesuffix(".json") for n in names}
+    return sorted((n for n in found if _ID_RE.match(n)), key=int)
+
+
+def _from_meta(paths: layout.SessionPaths, ident: str, meta: dict[str, object]) -> Checkpoint:
+    return Checkpoint(
+        id=ident,
+        session=paths.name,
+        label=str(meta.get("label", "")),
+        created=str(meta.get("created", "")),
+        kind=str(meta.get("kind", MANUAL)),
+        path=os.fspath(checkpoint_dir(paths, ident)),
+    )
+
+
+def list_checkpoints(settings: Settings, runner: Runner, name: str, sizes: bool = True) -> list[Checkpoint]:
+    """The session's checkpoints, oldest first; sizes from one qgroup listing when quotas are on."""
+    paths = session_paths_checked(settings, name)
+    found = []
+    for ident in ids_on_disk(paths):
+        meta = _read(paths, ident)
+        if meta is not None and btrfs.is_subvolume(checkpoint_dir(paths, ident)):
+            found.append(_from_meta(paths, ident, meta))
+    if sizes and found:
+        by_path = {g.path: g for g in btrfs.qgroups(settings.code_root, runner) or []}
+        where = btrfs.filesystem_path(paths.checkpoints)
+        found = [
+            Checkpoint(**{**c.__dict__, "size": g.exclusive})
+            if (g := by_path.get(f"{where}/{c.id}")) is not None
+            else c
+            for c in found
+        ]
+    return found
+
+
+def get_checkpoint(paths: layout.SessionPaths, ident: str) -> Checkpoint:
+    ident = validate_id(ident)
+    meta = _read(paths, ident)
+    if meta is None or not btrfs.is_subvolume(checkpoint_dir(paths, ident)):
+        known = ", ".join(ids_on_disk(paths)) or "none"
+        raise NotFound(
+            f"session {paths.name} has no checkpoint {ident}", hint=f"its checkpoints: {known} ('checkpoints NAME')"
+        )
+    return _from_meta(paths, ident, meta)
+
+
+def _next_id(paths: layout.SessionPaths) -> str:
+    last = 0
+    with contextlib.suppress(OSError, ValueError):
+        last = int((paths.checkpoints / LAST_FILE).read_text().strip() or 0)
+    ids = [int(i) for i in ids_on_disk(paths)]
+    return str(max([last, *ids]) + 1)
+
+
+def _ensure_dir(paths: layout.SessionPaths) -> None:
+    # 0700 root: session users (and everyone else) cannot look in, wherever they stand.
+    paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(paths.checkpoints, 0o700)
+
+
+def take(settings: Settings, runner: Runner, paths: layout.SessionPaths, label: str, kind: str) -> Checkpoint:
+    """Snapshot + metadata, the caller holding the lock; the snapshot is removed if the rest fails."""
+    _ensure_dir(paths)
+    ident = _next_id(paths)
+    # Note the id first: a crash later never hands the same id out twice.
+    (paths.checkpoints / LAST_FILE).write_text(ident + "\n")
+    target = checkpoint_dir(paths, ident)
+    btrfs.snapshot(paths.snapshot, target, runner, read_only=True)
+    try:
+        maybe_fail("checkpoint:after-snapshot")
+        count_in_session_quota(settings, runner, paths, target)
+        meta: dict[str, object] = {"id": ident, "session": paths.name, "label": label, "created": _now(), "kind": kind}
+        tmp = _meta_path(paths, ident).with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(tmp, _meta_path(paths, ident))
+        maybe_fail("checkpoint:after-metadata")
+    except BaseException:
+        _meta_path(paths, ident).with_suffix(".json.tmp").unlink(missing_ok=True)
+        _meta_path(paths, ident).unlink(missing_ok=True)
+        with contextlib.suppress(HerodevError, OSError):
+            btrfs.delete_subvolume(target, runner)
+        raise
+    return _from_meta(paths, ident, meta)
+
+
+def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.SessionPaths, subvolume: Path) -> None:
+    """Charge a checkpoint (or a rewound snapshot) to the session's disk figures and quota.
+
+    With simple quotas btrfs charges an extent to the subvolume that wrote it: a checkpoint
+    writes nothing, and what it keeps alive stays charged to the session that wrote it, so
+    the session's own group already counts it. A rewound snapshot is a new subvolume: its
+    limit is applied again from the session's metadata.
+    """
+    if subvolume.parent == paths.checkpoints:
+        return
+    from herodev_shell.core.sessions import read_meta
+
+    quota = (read_meta(paths) or {}).get("quota")
+    if isinstance(quota, int):
+        btrfs.limit_exclusive(subvolume, quota, runner)
+
+
+def create_checkpoint(settings: Settings, runner: Runner, name: str, label: str = "") -> Checkpoint:
+    """`checkpoint NAME [-m LABEL]`."""
+    from herodev_shell.core.sessions import require_root
+
+    require_root("checkpoint", runner)
+    problem = label_problem(label)
+    if problem:
+        raise UsageError(problem)
+    with exclusive_lock(settings.lock_file):
+        paths = session_paths_checked(settings, name)
+        if runner.dry_run:
+            runner.say(f"would snapshot {paths.snapshot} read-only into {paths.checkpoints}")
+            return Checkpoint("?", name, label, "", MANUAL, os.fspath(paths.checkpoints))
+        return take(settings, runner, paths, label, MANUAL)
+
+
+def delete_checkpoint(settings: Settings, runner: Runner, name: str, ident: str) -> Checkpoint:
+    """`checkpoint --delete NAME ID`: the metadata goes first (the checkpoint stops being listed)."""
+    from herodev_shell.core.sessions import require_root
+
+    require_root("checkpoint --delete", runner)
+    with exclusive_lock(settings.lock_file):
+        paths = session_paths_checked(settings, name)
+        found = get_checkpoint(paths, ident)
+        if runner.dry_run:
+            runner.say(f"would delete checkpoint {found.id} ({found.path})")
+            return found
+        _meta_path(paths, found.id).unlink()
+        maybe_fail("checkpoint-delete:after-metadata")
+        btrfs.delete_subvolume_tree(Path(found.path), runner)
+    return found
+
+
+def remove_all(paths: layout.SessionPaths, runner: Runner) -> list[str]:
+    """Every checkpoint of a session (delete and repair); the ids removed."""
+    if not paths.checkpoints.is_dir():
+        return []
+    removed = []
+    for entry in sorted(os.listdir(paths.checkpoints)):
+        target = paths.checkpoints / entry
+        if btrfs.is_subvolume(target):
+            btrfs.delete_subvolume_tree(target, runner)
+            if _ID_RE.match(entry):
+                removed.append(entry)
+    if not runner.dry_run:
+        for entry in os.listdir(paths.checkpoints):
+            (paths.checkpoints / entry).unlink(missing_ok=True)
+        paths.checkpoints.rmdir()
+    return removed
+
+
+def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: bool) -> RewindReport:
+    """The session goes back to a checkpoint; the state it leaves is kept as a safety checkpoint."""
+    from herodev_shell.core.sessions import require_root
+
+    require_root("rewind", runner)
+    with exclusive_lock(settings.lock_file):
+        paths = session_paths_checked(settings, name)
+        target = get_checkpoint(paths, ident)
+        user = users.lookup(paths.user)
+        pids = users.processes_of(user.uid) if user and user.uid else []
+        if pids and not force:
+            raise HerodevError(
+                f"session {name} not rewound: {len(pids)} process(es) of {paths.user} are running",
+                hint=f"'herodev rewind -f {name} {target.id}' ends them first; the current state is kept as a "
+                "checkpoint either way, so -f throws away only those processes",
+            )
+        leftover = paths.checkpoints / REWIND_OLD
+        if leftover.exists():
+            raise HerodevError(f"an earlier rewind of {name} was cut short ({leftover})", hint="run 'herodev repair'")
+        if runner.dry_run:
+            runner.say(f"would checkpoint {name}, then replace its snapshot with checkpoint {target.id}")
+            return RewindReport(name, target.id, None, len(pids), planned=True)
+        # Processes first: what they write after the safety checkpoint would be lost.
+        killed = users.kill_processes_of(user.uid, runner) if user and pids else 0
+        maybe_fail("rewind:after-processes")
+        safety = take(settings, runner, paths, f"before rewind to {target.id}", SAFETY)
+        _swap(settings, runner, paths, Path(target.path))
+        from herodev_shell.core.sessions import read_meta, write_meta
+
+        meta = read_meta(paths)
+        if meta:
+            with contextlib.suppress(OSError):  # a note only: the rewind itself is done
+                write_meta(paths, {**meta, "rewound_to": target.id, "rewound": _now()})
+    return RewindReport(name, target.id, safety, killed)
+
+
+def _swap(settings: Settings, runner: Runner, paths: layout.SessionPaths, source: Path) -> None:
+    """A writable snapshot of source takes the session snapshot's place; the old one goes.
+
+    Each step is undone if a later one fails; a crash in between leaves names repair knows.
+    """
+    new, old = paths.checkpoints / REWIND_NEW, paths.checkpoints / REWIND_OLD
+    if new.exists():
+        btrfs.delete_subvolume_tree(new, runner)
+    btrfs.snapshot(source, new, runner)
+    try:
+        maybe_fail("rewind:after-snapshot")
+        count_in_session_quota(settings, runner, paths, new)
+        os.rename(paths.snapshot, old)
+        try:
+            maybe_fail("rewind:after-move")
+            os.rename(new, paths.snapshot)
+        except BaseException:
+            os.rename(old, paths.snapshot)
+            raise
+    except BaseException:
+        with contextlib.suppress(HerodevError, OSError):
+            btrfs.delete_subvolume_tree(new, runner)
+        raise
+    maybe_fail("rewind:after-swap")
+    # Past this point the rewind has happened; a failure to free the old tree is repair's job.
+    with contextlib.suppress(HerodevError, OSError):
+        btrfs.delete_subvolume_tree(old, runner)

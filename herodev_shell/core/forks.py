@@ -1,0 +1,100 @@
+"""fork: a new session (user and all) starting from another session's state or checkpoint.
+
+The fork's base is a read-only snapshot of the source session's base, not of the code root
+now: both hold the same tree, so `changes` and `push` of the fork show the source's work plus
+the fork's own, against the same starting point. Every step is O(1) in the size of the tree
+(two snapshots), under the sessions lock, undone on failure, metadata written last (create's
+pattern in sessions.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+
+from herodev_shell.core import checkpoints, layout, sessions
+from herodev_shell.core.faults import maybe_fail
+from herodev_shell.core.hoststate import require_state
+from herodev_shell.core.names import allowed_text, validate_name
+from herodev_shell.core.settings import Settings
+from herodev_shell.errors import HerodevError, UsageError
+from herodev_shell.system import btrfs, subids, users
+from herodev_shell.system.locking import exclusive_lock
+from herodev_shell.system.runner import Runner
+
+
+def fork_session(
+    settings: Settings, runner: Runner, name: str, new: str, from_checkpoint: str | None = None
+) -> sessions.SessionInfo:
+    sessions.require_root("fork", runner)
+    validate_name(settings, new)
+    require_state(settings)
+    if new == name:
+        raise UsageError("a fork needs a new name", hint=f"'herodev fork {name} NEW'")
+    new_paths = layout.session_paths(settings, new)
+    existing = users.lookup(new_paths.user)
+    if existing is not None and not existing.is_session_user and not new_paths.meta.exists():
+        raise UsageError(
+            f"user {new_paths.user} already exists and is not a herodev session",
+            hint="choose another name; " + allowed_text(settings.max_name_length),
+        )
+    with exclusive_lock(settings.lock_file):
+        src = checkpoints.session_paths_checked(settings, name)
+        src_meta = sessions.read_meta(src) or {}
+        if src_meta.get("access", sessions.ACCESS_IDMAP) != sessions.ACCESS_IDMAP:
+            # A chowned session's files belong to its own user: the fork's user could not write them.
+            raise HerodevError(f"session {name} was made without idmapped mounts: it cannot be forked")
+        if not btrfs.is_subvolume(src.base):
+            raise HerodevError(f"session {name} has no base snapshot ({src.base})", hint="run 'herodev repair'")
+        source = src.snapshot
+        if from_checkpoint is not None:
+            source = checkpoints.checkpoint_dir(src, checkpoints.get_checkpoint(src, from_checkpoint).id)
+        sessions._refuse_existing(settings, new_paths)
+        if runner.dry_run:
+            runner.say(f"would create user {new_paths.user}, snapshots {new_paths.base} and {new_paths.snapshot}")
+            return sessions.SessionInfo(new, new_paths.user, os.fspath(new_paths.snapshot), "", notes=("dry run",))
+        undo: list[tuple[str, Callable[[], None]]] = []
+        try:
+            users.create_user(new_paths.user, f"{users.COMMENT_PREFIX} {new}", runner)
+            undo.append((f"user {new_paths.user}", lambda: users.delete_user(new_paths.user, runner)))
+            maybe_fail("fork:after-user")
+            user = users.lookup(new_paths.user)
+            if user is None:
+                raise HerodevError(f"useradd reported success but {new_paths.user} does not exist")
+            subids.ensure(user.name, user.uid, runner)
+            btrfs.snapshot(src.base, new_paths.base, runner, read_only=True)
+            undo.append((str(new_paths.base), lambda: btrfs.delete_subvolume(new_paths.base, runner)))
+            btrfs.snapshot(source, new_paths.snapshot, runner)
+            undo.append((str(new_paths.snapshot), lambda: btrfs.delete_subvolume(new_paths.snapshot, runner)))
+            maybe_fail("fork:after-snapshot")
+            quota = src_meta.get("quota")
+            if isinstance(quota, int):
+                btrfs.limit_exclusive(new_paths.snapshot, quota, runner)
+            meta: dict[str, object] = {
+                **{k: v for k, v in src_meta.items() if k in ("code_owner_uid", "code_owner_gid", "access", "quota")},
+                "name": new,
+                "user": new_paths.user,
+                "uid": user.uid,
+                "gid": user.gid,
+                "created": checkpoints._now(),
+                "base_generation": src_meta.get("base_generation"),
+                "code_root": os.fspath(settings.code_root),
+                "forked_from": name,
+                "forked_from_checkpoint": from_checkpoint,
+            }
+            sessions.write_meta(new_paths, meta)
+            undo.append((f"metadata {new_paths.meta}", lambda: new_paths.meta.unlink(missing_ok=True)))
+            maybe_fail("fork:after-metadata")
+        except BaseException as exc:
+            left = sessions._undo(undo)
+            reason = exc.message if isinstance(exc, HerodevError) else f"{type(exc).__name__}: {exc}"
+            hint = (
+                f"left behind: {', '.join(left)}; 'herodev delete -f {new}' cleans up"
+                if left
+                else "every earlier step was undone"
+            )
+            raise HerodevError(f"could not fork {name} into {new}: {reason}", hint=hint) from exc
+    info = sessions.get_session(settings, new)
+    where = f"checkpoint {from_checkpoint} of {name}" if from_checkpoint else name
+    return replace(info, notes=(f"forked from {where}",))
