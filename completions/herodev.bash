@@ -13,7 +13,7 @@ _herodev_spec() {
     case "$1" in
         check) opts='-h --help --json'; vals=''; pos='' ;;
         init) opts='-h --help --size --image --no-packages --reformat --migrate --json'; vals='--size=sizes --image=files'; pos='' ;;
-        create) opts='-h --help --quota --json'; vals=--quota=sizes; pos='' ;;
+        create) opts='-h --help --quota --git-name --git-email --json'; vals='--quota=sizes --git-name= --git-email='; pos='' ;;
         list) opts='-h --help --json'; vals=''; pos='' ;;
         sessions) opts='-h --help --json'; vals=''; pos='' ;;
         use) opts='-h --help --clear'; vals=''; pos=sessions ;;

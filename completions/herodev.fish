@@ -43,7 +43,7 @@ function __herodev_spec
         case 'init'
             printf ':%s\n' '-h --help --size --image --no-packages --reformat --migrate --json' '--size=sizes --image=files' ''
         case 'create'
-            printf ':%s\n' '-h --help --quota --json' '--quota=sizes' ''
+            printf ':%s\n' '-h --help --quota --git-name --git-email --json' '--quota=sizes --git-name= --git-email=' ''
         case 'list'
             printf ':%s\n' '-h --help --json' '' ''
         case 'sessions'

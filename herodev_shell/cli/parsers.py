@@ -85,6 +85,12 @@ def _create(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--quota", metavar="SIZE", help="cap the session's own disk use (e.g. 10G; btrfs quota)"),
         SIZES,
     )
+    parser.add_argument(
+        "--git-name", metavar="N", help="the session's git user.name (default: the author setting, else its user)"
+    )
+    parser.add_argument(
+        "--git-email", metavar="E", help="the session's git user.email (default: the author setting, else user@host)"
+    )
     add_json(parser)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,11 @@ class Outcome:
     detail: str = ""
 
 
-def default_author(settings: Settings, session: str) -> tuple[str, str]:
-    """settings' author, else the session user at this host (dev_alice <dev_alice@host>)."""
-    user = settings.user_for(session)
-    name = settings.author_name or user
-    email = settings.author_email or f"{user}@{socket.gethostname()}"
-    return name, email
+def session_author(settings: Settings, session: str) -> tuple[str, str]:
+    """The session's git identity (create --git-name/--git-email, else the settings' author)."""
+    from herodev_shell.core import identity, sessions
+
+    return identity.recorded(settings, session, sessions.read_meta(layout.session_paths(settings, session)))
 
 
 def _require_message(message: str | None) -> str:
@@ -96,7 +94,7 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
     else:
         report = changes.scan(settings, runner, session)
         targets = [(r.path, r) for r in report.repos if r.uncommitted]
-    author, email = default_author(settings, session)
+    author, email = session_author(settings, session)
     outcomes = []
     for relative, change in targets:
         if change is not None and change.conflicted:

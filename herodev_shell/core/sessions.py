@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from herodev_shell.core import layout
+from herodev_shell.core import identity, layout
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import HostState, require_state
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
-from herodev_shell.system import btrfs, idmap, subids, users
+from herodev_shell.system import btrfs, gitidentity, idmap, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info
@@ -47,6 +47,8 @@ class SessionInfo:
     size: int | None = None  # bytes on disk, when cheap to know (quotas)
     problems: tuple[str, ...] = ()  # what is missing of a half-there session
     notes: tuple[str, ...] = ()
+    git_name: str | None = None  # the identity git uses in the session (create --git-name)
+    git_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _info_from(
     paths: layout.SessionPaths,
     meta: dict[str, object],
@@ -125,6 +131,8 @@ def _info_from(
         processes=len(processes.get(uid, [])) if uid is not None else 0,
         changed=_cheap_changed(paths),
         problems=tuple(problems),
+        git_name=_str_or_none(meta.get("git_name")),
+        git_email=_str_or_none(meta.get("git_email")),
     )
 
 
@@ -191,10 +199,19 @@ def _refuse_existing(settings: Settings, paths: layout.SessionPaths) -> None:
         )
 
 
-def create_session(settings: Settings, runner: Runner, name: str, quota: int | None = None) -> SessionInfo:
-    """User + base snapshot + writable snapshot + metadata; any failure undoes the earlier steps."""
+def create_session(
+    settings: Settings,
+    runner: Runner,
+    name: str,
+    quota: int | None = None,
+    git_name: str | None = None,
+    git_email: str | None = None,
+) -> SessionInfo:
+    """User (with its git identity) + base snapshot + writable snapshot + metadata; any failure
+    undoes the earlier steps."""
     require_root("create", runner)
     validate_name(settings, name)
+    author, email = identity.choose(settings, name, git_name, git_email)
     state = require_state(settings)
     if quota is not None and not btrfs.quota_enabled(settings.code_root, runner):
         raise HerodevError("--quota needs btrfs quotas, which are off", hint="run 'sudo herodev init' to turn them on")
@@ -220,6 +237,7 @@ def create_session(settings: Settings, runner: Runner, name: str, quota: int | N
             if user is None:
                 raise HerodevError(f"useradd reported success but {paths.user} does not exist")
             subids.ensure(user.name, user.uid, runner)  # rootless podman needs subordinate ids
+            gitidentity.write(user.name, user.home, author, email, runner)  # git commit in enter just works
             notes = _make_snapshots(settings, runner, paths, state, user, use_idmap, idmap_detail, undo)
             maybe_fail("create:after-snapshot")
             if quota is not None:
@@ -236,6 +254,8 @@ def create_session(settings: Settings, runner: Runner, name: str, quota: int | N
                 "access": ACCESS_IDMAP if use_idmap else ACCESS_CHOWN,
                 "code_root": os.fspath(settings.code_root),
                 "quota": quota,
+                "git_name": author,
+                "git_email": email,
             }
             write_meta(paths, meta)
             undo.append((f"metadata {paths.meta}", lambda: paths.meta.unlink(missing_ok=True)))

@@ -32,6 +32,7 @@ def _row(info: sessions.SessionInfo) -> dict[str, Any]:
     row["changes"] = _changes_text(info.changed)
     row["state"] = "ok" if not info.problems else "half there"
     row["created"] = _short_time(info.created)
+    row["git_identity"] = f"{info.git_name} <{info.git_email}>" if info.git_name else None
     return row
 
 
@@ -62,7 +63,9 @@ def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
     from herodev_shell.core.settings import parse_size
 
     quota = parse_size(args.quota) if args.quota else None
-    info = sessions.create_session(ctx.settings, ctx.runner, args.name, quota=quota)
+    info = sessions.create_session(
+        ctx.settings, ctx.runner, args.name, quota=quota, git_name=args.git_name, git_email=args.git_email
+    )
     out = ctx.out(args.json)
     for note in info.notes:
         out.note(note)
@@ -70,6 +73,8 @@ def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.json(info)
     elif not ctx.dry_run:
         out.message(f"created session {info.name}: user {info.user}, snapshot {info.path}")
+        if info.git_name:
+            out.note(f"git commits in it are by {info.git_name} <{info.git_email}>")
 
 
 def run_list(ctx: AppContext, args: argparse.Namespace) -> int | None:
@@ -105,7 +110,7 @@ def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     sizes = _disk_fields(ctx, [info.name])[info.name]
     row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
-    hidden = ("problems", "notes", "changed")
+    hidden = ("problems", "notes", "changed", "git_name", "git_email")
     rows = [{"field": key, "value": row[key]} for key in row if key not in hidden and row[key] not in (None, "")]
     rows += [{"field": "problem", "value": problem} for problem in info.problems]
     out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
