@@ -35,6 +35,7 @@ class SessionUsage:
     exclusive: int | None  # bytes only this session holds (what deleting it frees)
     referenced: int | None  # bytes it can see, shared with the code root included
     limit: int | None  # its exclusive-bytes quota, None for none
+    checkpoints: int | None = None  # bytes only its checkpoints hold (counted in exclusive too)
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,23 @@ def session_usage(settings: Settings, runner: Runner, names: list[str] | None = 
     for name in names:
         paths = session_paths(settings, name)
         group = by_path.get(f"{sessions_path}/{paths.user}")
+        # Checkpoints go when the session goes: what they alone hold is part of its cost.
+        held = [g.exclusive for p, g in by_path.items() if _is_checkpoint(p, sessions_path, paths.checkpoints.name)]
+        extra = sum(held) if group else None
         found[name] = SessionUsage(
             name=name,
             user=paths.user,
-            exclusive=group.exclusive if group else None,
+            exclusive=group.exclusive + sum(held) if group else None,
             referenced=group.referenced if group else None,
             limit=group.max_exclusive if group else None,
+            checkpoints=extra,
         )
     return found
+
+
+def _is_checkpoint(path: str, sessions_path: str, directory: str) -> bool:
+    head, _, ident = path.rpartition("/")
+    return head == f"{sessions_path}/{directory}" and ident.isdigit()
 
 
 def disk_report(settings: Settings, runner: Runner) -> DiskReport:

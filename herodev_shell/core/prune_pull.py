@@ -91,6 +91,7 @@ def prune(settings: Settings, runner: Runner, older_than: int) -> list[PruneOutc
             continue
         try:
             work = changes.session_work_reasons(settings, runner, info.name)
+            work += sessions.checkpoint_work_reasons(settings, runner, info.name)
         except HerodevError as error:
             keep(f"could not tell whether it holds work: {error.message}")
             continue

@@ -36,6 +36,14 @@ SESSION_MOUNT = "session mount left"
 STALE_LOCK = "stale lock"
 STALE_QGROUP = "stale quota group"
 LEFTOVER_TEMP = "half-written file"
+# repair_checkpoints.KINDS, spelled here so this module imports it only when it repairs
+_CHECKPOINT_KINDS = (
+    "rewind cut short",
+    "leftover rewind snapshot",
+    "half-made checkpoint",
+    "checkpoint metadata without snapshot",
+    "checkpoints of a deleted session",
+)
 
 
 @dataclass(frozen=True)
@@ -235,8 +243,12 @@ def _qgroup_problems(settings: Settings, runner: Runner) -> list[Problem]:
 
 
 def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> list[Problem]:
-    problems: list[Problem] = []
+    from herodev_shell.core import repair_checkpoints
+
+    problems: list[Problem] = repair_checkpoints.problems(settings)
     for piece in _pieces(settings):
+        if repair_checkpoints.rewind_cut_short(piece.paths):
+            continue  # its snapshot is parked under the checkpoints: put back, never "finish deleting"
         problems += _session_problems(piece)
     problems += _temp_problems(settings)
     problems += _mount_problems(settings)
@@ -269,12 +281,18 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
         if btrfs.destroy_qgroup(settings.code_root, subvolume, runner):
             return f"destroyed {problem.path}"
         raise HerodevError(f"btrfs still cleans the deleted subvolume {subvolume}: try again later")
+    from herodev_shell.core import checkpoints, repair_checkpoints
+
+    if kind in repair_checkpoints.KINDS:
+        return repair_checkpoints.fix(settings, runner, problem)
     assert paths is not None
     if kind == STALE_SCAN:
         btrfs.delete_subvolume_tree(paths.scan, runner)
         return f"deleted {paths.scan}"
     if kind in (HALF_DELETED, USER_WITHOUT_SNAPSHOT, LEFTOVER_BASE):
         done = []
+        if kind == HALF_DELETED and checkpoints.remove_all(paths, runner):
+            done.append("checkpoints")
         if paths.base.exists() and _is_subvolume(paths.base):
             btrfs.delete_subvolume_tree(paths.base, runner)
             done.append("base")
@@ -336,6 +354,7 @@ _ORDER = [
     STALE_LOCK,
     LEFTOVER_TEMP,
     STALE_SCAN,
+    *_CHECKPOINT_KINDS,
     SNAPSHOT_WITHOUT_USER,
     BASE_MISSING,
     SNAPSHOT_WITHOUT_METADATA,

@@ -222,3 +222,58 @@ def test_fork_then_push_and_fork_from_a_checkpoint(gw: tuple[HerodevEnv, pwd.str
     finally:
         for name in ("early", "child", "parent"):
             world.run("delete", "-f", name)
+
+
+def test_repair_mends_what_a_killed_checkpoint_or_rewind_left(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, _ = gw
+    world.run("create", "crash", check=True)
+    where = world.sessions_dir / f"{world.user('crash')}.checkpoints"
+    try:
+        in_session(world, "crash", f"echo mine >> {REPO}/README")
+        killed = world.run("checkpoint", "crash", HERODEV_KILL_AT="checkpoint:after-snapshot")
+        assert killed.returncode == -9
+        assert (where / "1").is_dir() and not (where / "1.json").exists()
+        assert checkpoints_of(world, "crash") == []  # a half-made checkpoint is not listed
+        world.run("checkpoint", "crash", "-m", "good", check=True)  # id 2: 1 is never reused
+
+        # killed between rewind's two renames: the session's snapshot is parked aside
+        killed = world.run("rewind", "crash", "2", HERODEV_KILL_AT="rewind:after-move")
+        assert killed.returncode == -9
+        assert not session_dir(world, "crash").exists() and (where / ".rewind-old").is_dir()
+        refused = world.run("rewind", "crash", "2")
+        assert refused.returncode == 1 and "repair" in refused.stderr
+        repaired = json.loads(world.run("repair", "--json", check=True).stdout)
+        kinds = {r["kind"] for r in repaired if r["session"] == "crash"}
+        assert kinds == {"rewind cut short", "leftover rewind snapshot", "half-made checkpoint"}
+        assert all(r["status"] == "fixed" for r in repaired if r["session"] == "crash")
+        assert read_in_session(world, "crash", f"{REPO}/README") == "hello\nmine\n"
+        assert sorted(os.listdir(where)) == [".last", "2", "2.json", "3", "3.json"]
+        assert world.run("repair", "--json", check=True).stdout.strip() == "[]"
+    finally:
+        world.run("delete", "-f", "crash")
+    assert not where.exists()
+
+
+def test_prune_keeps_a_session_whose_checkpoint_holds_work(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    world, _ = gw
+    for name in ("heldcp", "emptycp"):
+        world.run("create", name, check=True)
+    try:
+        in_session(world, "heldcp", f"echo work > {REPO}/new.txt")
+        world.run("checkpoint", "heldcp", check=True)
+        in_session(world, "heldcp", f"rm {REPO}/new.txt")  # the session itself holds nothing now
+        world.run("checkpoint", "emptycp", check=True)  # a checkpoint with no work in it
+        for name in ("heldcp", "emptycp"):
+            meta_path = world.sessions_dir / f"{world.user(name)}.json"
+            meta = json.loads(meta_path.read_text())
+            meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 10 * 86400))
+            meta.pop("last_entered", None)
+            meta_path.write_text(json.dumps(meta))
+        log = {"HERODEV_AUDIT_LOG": str(world.base / "prune-cp-audit.jsonl")}
+        done = {o["name"]: o for o in json.loads(world.run("prune", "--json", check=True, **log).stdout)}
+        assert done["heldcp"]["action"] == "kept" and "checkpoint 1 holds" in done["heldcp"]["reason"]
+        assert done["emptycp"]["action"] == "deleted"
+        assert pieces(world, "emptycp") == []
+    finally:
+        for name in ("heldcp", "emptycp"):
+            world.run("delete", "-f", name)
