@@ -13,13 +13,13 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from herodev_shell.core import checkpoints, layout, sessions
+from herodev_shell.core import checkpoints, identity, layout, sessions
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
 from herodev_shell.core.names import allowed_text, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
-from herodev_shell.system import btrfs, subids, users
+from herodev_shell.system import btrfs, gitidentity, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 
@@ -29,6 +29,7 @@ def fork_session(
 ) -> sessions.SessionInfo:
     sessions.require_root("fork", runner)
     validate_name(settings, new)
+    author, email = identity.choose(settings, new, None, None)  # the fork's own, as create gives
     require_state(settings)
     if new == name:
         raise UsageError("a fork needs a new name", hint=f"'herodev fork {name} NEW'")
@@ -63,6 +64,7 @@ def fork_session(
             if user is None:
                 raise HerodevError(f"useradd reported success but {new_paths.user} does not exist")
             subids.ensure(user.name, user.uid, runner)
+            gitidentity.write(user.name, user.home, author, email, runner)
             btrfs.snapshot(src.base, new_paths.base, runner, read_only=True)
             undo.append((str(new_paths.base), lambda: btrfs.delete_subvolume(new_paths.base, runner)))
             btrfs.snapshot(source, new_paths.snapshot, runner)
@@ -80,6 +82,8 @@ def fork_session(
                 "created": checkpoints._now(),
                 "base_generation": src_meta.get("base_generation"),
                 "code_root": os.fspath(settings.code_root),
+                "git_name": author,
+                "git_email": email,
                 "forked_from": name,
                 "forked_from_checkpoint": from_checkpoint,
             }
