@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from herodev_shell.cli.render import Renderer
+from herodev_shell.cli.sanitize import visible
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
 from herodev_shell.system.runner import Runner
+
+# Where commands come from: hints and `use` depend on it.
+ONE_SHOT, SCRIPT, SHELL = "one-shot", "script", "shell"
 
 
 @dataclass
@@ -26,6 +30,12 @@ class AppContext:
     interactive: bool = False  # a person at a terminal can answer questions
     current_session: str | None = None
     stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    where: str = ONE_SHOT  # `herodev CMD`; SCRIPT for -c and stdin; SHELL at the prompt
+
+    @property
+    def lasting(self) -> bool:
+        """Does state such as `use` outlive this command (a shell, or -c/script parts)?"""
+        return self.where != ONE_SHOT
 
     @property
     def dry_run(self) -> bool:
@@ -34,20 +44,15 @@ class AppContext:
     def out(self, json_flag: bool = False) -> Renderer:
         """The renderer, in JSON mode when the global --json or the command's --json says so."""
         if json_flag and not self.renderer.json_mode:
-            return Renderer(
-                stdout=self.renderer._stdout,
-                stderr=self.renderer._stderr,
-                color=self.renderer.color,
-                json_mode=True,
-                verbose=self.renderer.verbose,
-            )
+            return self.renderer.with_json()
         return self.renderer
 
     def session_name(self, explicit: str | None) -> str:
         """-s NAME, else the session chosen by `use`, else a usage error saying how to choose."""
         name = explicit or self.current_session
         if not name:
-            raise UsageError("no session chosen", hint="pass -s NAME, or choose one with 'use NAME'")
+            hint = "pass -s NAME, or choose one with 'use NAME'" if self.lasting else "pass -s NAME"
+            raise UsageError("no session chosen", hint=hint)
         return name
 
     def confirm(self, question: str) -> bool:
@@ -56,7 +61,7 @@ class AppContext:
             return True
         if not self.interactive:
             raise HerodevError(f"{question} (needs an answer)", hint="pass -f to proceed without asking")
-        sys.stderr.write(f"{question} [y/N] ")
+        sys.stderr.write(f"{visible(question)} [y/N] ")
         sys.stderr.flush()
         answer = self.stdin.readline()
         return answer.strip().lower() in ("y", "yes")

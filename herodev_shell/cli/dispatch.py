@@ -34,7 +34,8 @@ def failure_of(exc: BaseException, ctx: AppContext) -> tuple[int, str | None]:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
         return code, ("usage error" if code else None)
     if ctx.renderer.verbose:
-        traceback.print_exception(exc)
+        for line in "".join(traceback.format_exception(exc)).splitlines():
+            ctx.renderer.note(line)
     ctx.renderer.error(
         HerodevError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback")
     )

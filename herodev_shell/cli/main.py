@@ -28,7 +28,9 @@ class _GlobalParser(argparse.ArgumentParser):
         return super().format_help()
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"error: {message}\nhint: herodev --help lists the options\n")
+        from herodev_shell.cli.sanitize import visible
+
+        sys.stderr.write(f"error: {visible(message)}\nhint: herodev --help lists the options\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -68,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(options)
     except HerodevError as error:
-        sys.stderr.write(f"error: {error.message}\n")
-        if error.hint:
-            sys.stderr.write(f"hint: {error.hint}\n")
+        from herodev_shell.cli.render import write_error
+
+        write_error(sys.stderr, error.message, error.hint)
         return error.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
-    from herodev_shell.cli.context import AppContext
+    from herodev_shell.cli.context import ONE_SHOT, SCRIPT, AppContext
     from herodev_shell.cli.render import Renderer, wants_color
     from herodev_shell.core.settings import load_settings
     from herodev_shell.system.runner import Runner
@@ -89,7 +91,8 @@ def _run(options: argparse.Namespace) -> int:
         # prompt_toolkit and cmd2 read these: no escape codes, no cursor-position queries.
         os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
     renderer = Renderer(color=color, json_mode=options.json, verbose=options.verbose)
-    runner = Runner(verbose=options.verbose, dry_run=options.dry_run)
+    # The runner's `+ command` and `would run:` lines name session paths: through the renderer.
+    runner = Runner(verbose=options.verbose, dry_run=options.dry_run, echo=renderer.note)
     if options.command and options.command_text:
         raise HerodevError("give either -c TEXT or a command, not both", exit_code=EXIT_USAGE)
     interactive = sys.stdin.isatty()
@@ -104,12 +107,16 @@ def _run(options: argparse.Namespace) -> int:
     script = options.command_text
     if script is None and not command and not interactive:
         script = sys.stdin.read()
+    if script is not None:
+        ctx.where = SCRIPT
     if script is not None and (parts := dispatch.split_words(script)) is not None:
         return dispatch.run_parts(ctx, parts)
 
     from herodev_shell.cli.shell import HerodevShell
 
-    app = HerodevShell(ctx)
+    app = HerodevShell(ctx)  # at the prompt unless told otherwise below
+    if command:
+        ctx.where, renderer.in_shell = ONE_SHOT, False
     renderer._stdout = lambda: app.stdout
     if script is not None:
         return app.run_lines(script)

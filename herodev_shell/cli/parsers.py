@@ -31,7 +31,9 @@ def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     usage = " ".join(parser.format_usage().split())
     if usage.lower().startswith("usage:"):
         usage = usage[len("usage:") :].strip()
-    sys.stderr.write(f"error: {parser.prog}: {first}\nhint: usage: {usage}\n")
+    from herodev_shell.cli.sanitize import visible
+
+    sys.stderr.write(f"error: {visible(parser.prog)}: {visible(first)}\nhint: usage: {visible(usage)}\n")
     sys.stderr.flush()
     raise SystemExit(2)
 

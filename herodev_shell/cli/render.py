@@ -1,23 +1,52 @@
-"""Turning results into tables for people or JSON for programs; the colour policy.
+"""Turning results into output: tables for people, TSV for pipes, JSON for programs.
 
-Nothing else in herodev writes to stdout. Rich is imported only when a table is drawn.
+The output policy, decided here once for every command (new commands get it for free):
+
+- Data goes to stdout; everything else (progress, `using session X`, hints, "no changes")
+  goes to stderr, so `| jq`, `| grep` and `| wc -l` see only data.
+- On a terminal (decided per isatty of stdout, not by NO_COLOR), tables use the terminal's
+  real width: path columns are shortened last and in the middle (`github.com/…/flask`,
+  never the end), free text is cut at its end with `…`, columns empty in every row are
+  dropped, headers are never cut, no line ends in spaces.
+- Not on a terminal: a header line, then one line per record, tab-separated, nothing
+  shortened, wrapped, padded or ruled, every column present (stable for cut and awk).
+- Every string passes `visible()` (sanitize.py) on its way out: session content never
+  reaches a terminal, a pipe or a pager with raw control characters.
+- Long output on a terminal goes through the pager (see `paged`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from herodev_shell.cli.sanitize import visible
+from herodev_shell.cli.tables import HEADER, RULE, TEXT, Column, cell_width, layout, tsv
 from herodev_shell.errors import HerodevError
 
+# SGR codes by style name (no rich needed for a table: 50 ms of import saved).
+_SGR = {
+    "green": "32",
+    "yellow": "33",
+    "cyan": "36",
+    "red": "31",
+    "bold red": "1;31",
+    "bold": "1",
+    "dim": "2",
+}
 STATUS_STYLES = {
     "pass": "green",
     "ok": "green",
     "done": "green",
+    "pushed": "green",
+    "committed": "green",
     "warn": "yellow",
     "planned": "cyan",
     "skipped": "yellow",
@@ -32,10 +61,32 @@ def wants_color(stream: IO[str], no_color_flag: bool, environ: Mapping[str, str]
     environ = os.environ if environ is None else environ
     if no_color_flag or "NO_COLOR" in environ or environ.get("TERM") == "dumb":
         return False
+    return is_terminal(stream)
+
+
+def is_terminal(stream: Any) -> bool:
     try:
-        return stream.isatty()
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def terminal_size(stream: Any) -> tuple[int, int]:
+    """(columns, lines) of the terminal behind stream: the real size first (COLUMNS is often
+    stale or not exported), then COLUMNS/LINES, then 80x24."""
+    with contextlib.suppress(AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        size = os.get_terminal_size(stream.fileno())
+        if size.columns > 0:
+            return size.columns, size.lines
+    return _env_int("COLUMNS", 80), _env_int("LINES", 24)
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def to_plain(value: Any) -> Any:
@@ -51,8 +102,19 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def short_time(iso: str) -> str:
+    """2026-11-27T04:56:28Z -> 2026-11-27 04:56:28: the one time format of every table (UTC);
+    JSON keeps the ISO form."""
+    if len(iso) >= 19 and iso[10:11] == "T":
+        return iso[:19].replace("T", " ")
+    return iso
+
+
 class Renderer:
-    """Where and how output goes. `stdout` is a callable because cmd2 swaps it for redirection."""
+    """Where and how output goes. `stdout` is a callable because cmd2 swaps it for redirection.
+
+    tty and width default to what stdout is; tests pin them to draw a terminal's table.
+    """
 
     def __init__(
         self,
@@ -61,75 +123,81 @@ class Renderer:
         color: bool = False,
         json_mode: bool = False,
         verbose: bool = False,
+        tty: bool | None = None,
+        width: int | None = None,
+        pager: Callable[[str], bool] | None = None,
+        in_shell: bool = False,
     ) -> None:
         self._stdout = stdout
         self._stderr = stderr
         self.color = color
         self.json_mode = json_mode
         self.verbose = verbose
+        self.tty = tty
+        self.width = width
+        # Sends text through the pager and returns True, or returns False (then we print it).
+        self.pager = pager
+        self._buffer: io.StringIO | None = None
+        # Inside the shell, hints name the shell's command ('delete -f x'), not 'herodev delete -f x'.
+        self.in_shell = in_shell
 
     @property
     def stderr(self) -> IO[str]:
         return self._stderr or sys.stderr
 
-    def _console(self, file: IO[str]) -> Any:
-        from rich.console import Console
+    def _out(self) -> IO[str]:
+        return self._buffer if self._buffer is not None else self._stdout()
 
-        return Console(
-            file=file,
-            force_terminal=self.color,
-            no_color=not self.color,
-            color_system="auto" if self.color else None,
-            highlight=False,
-            emoji=False,
-            soft_wrap=False,
-            width=None if self.color else max(80, _columns()),
+    def is_tty(self) -> bool:
+        return self.tty if self.tty is not None else is_terminal(self._stdout())
+
+    def columns(self) -> int:
+        return self.width or terminal_size(self._stdout())[0]
+
+    def with_json(self) -> Renderer:
+        """The same destination in JSON mode (a command's own --json)."""
+        return Renderer(
+            self._out, self._stderr, self.color, True, self.verbose, self.is_tty(), self.width, in_shell=self.in_shell
         )
 
     # --- data ---------------------------------------------------------------------------
     def json(self, data: Any) -> None:
-        out = self._stdout()
+        out = self._out()
+        # ensure_ascii: control characters, C1 and bidi controls become \uXXXX escapes.
         out.write(json.dumps(to_plain(data), indent=2, default=str) + "\n")
         out.flush()
 
     def table(
         self,
         rows: Iterable[Mapping[str, Any]],
-        columns: Sequence[tuple[str, str]],
+        columns: Sequence[tuple[str, str] | tuple[str, str, str]],
         title: str | None = None,
         empty: str = "nothing to show",
         status_key: str | None = None,
     ) -> None:
-        """rows of dicts; columns as (key, header). status_key colours that column by value."""
+        """rows of dicts; columns as (key, header[, kind]). status_key colours that column."""
         rows = list(rows)
         if not rows:
-            self.message(empty)
+            self.note(empty)
             return
-        from rich import box
-        from rich.table import Table
-
-        console = self._console(self._stdout())
-        table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-        whole = _whole_columns(rows, columns, console.width)
-        for index, (_, header) in enumerate(columns):
-            # rich narrows only wrapping columns: no_wrap keeps the short values whole.
-            table.add_column(header, overflow="fold", no_wrap=index in whole, min_width=len(header))
-        for row in rows:
-            cells = []
-            for key, _ in columns:
-                value = row.get(key)
-                text = "" if value is None else str(value)
-                if key == status_key and self.color:
-                    style = STATUS_STYLES.get(text, "")
-                    text = f"[{style}]{text}[/]" if style else text
-                else:
-                    text = _escape_markup(text)
-                cells.append(text)
-            table.add_row(*cells)
-        console.print(table)
+        specs = [Column.of(column, rows) for column in columns]
+        cells = [[visible(self._phrase(_cell(row.get(s.key)), s.kind)) for s in specs] for row in rows]
+        if not self.is_tty():
+            lines = tsv(specs, cells)
+        else:
+            lines = layout(specs, cells, self.columns(), self._painter(specs, status_key))
+        out = self._out()
+        if title and self.is_tty():
+            out.write(visible(title) + "\n")
+        out.write("".join(line + "\n" for line in lines))
+        out.flush()
 
     def records(
-        self, data: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]], **kw: Any
+        self,
+        data: Any,
+        rows: Iterable[Mapping[str, Any]],
+        columns: Sequence[tuple[str, str] | tuple[str, str, str]],
+        **kw: Any,
     ) -> None:
         """JSON of data under --json, else a table of rows."""
         if self.json_mode:
@@ -137,58 +205,131 @@ class Renderer:
         else:
             self.table(rows, columns, **kw)
 
+    def _painter(self, specs: list[Column], status_key: str | None) -> Callable[[int, str], str] | None:
+        """Styles a cell's text (padding stays outside the codes): bold headers, a dim rule,
+        status words in their colour."""
+        if not self.color:
+            return None
+
+        def paint(index: int, value: str) -> str:
+            if index == HEADER:
+                return _sgr("bold", value)
+            if index == RULE:
+                return _sgr("dim", value)
+            if specs[index].key == status_key and value in STATUS_STYLES:
+                return _sgr(STATUS_STYLES[value], value)
+            return value
+
+        return paint
+
     # --- text ---------------------------------------------------------------------------
-    def message(self, text: str) -> None:
-        """A line for people on stdout; suppressed under --json so stdout stays one document."""
+    def message(self, text: str, style: str | None = None, keep_tabs: bool = False) -> None:
+        """A line of data for people on stdout; under --json it goes to stderr so stdout stays
+        one document. Made visible here: callers pass session text as it came."""
         if self.json_mode:
             self.note(text)
             return
-        out = self._stdout()
-        out.write(text + "\n")
+        line = visible(self.phrase(text), keep_tabs=keep_tabs)
+        if style and self.color:
+            line = _sgr(style, line)
+        out = self._out()
+        out.write(line + "\n")
         out.flush()
 
     def note(self, text: str) -> None:
-        """A side remark on stderr (progress, what was skipped)."""
-        self.stderr.write(text + "\n")
+        """Anything that is not the command's data (progress, hints, "no changes") on stderr."""
+        self.stderr.write(visible(self.phrase(text)) + "\n")
         self.stderr.flush()
 
     def styled(self, text: str, style: str) -> None:
-        if self.json_mode:
-            return
-        if not self.color:
-            self.message(text)
-            return
-        self._console(self._stdout()).print(f"[{style}]{_escape_markup(text)}[/]")
+        if not self.json_mode:
+            self.message(text, style=style)
 
     def error(self, error: HerodevError) -> None:
-        self.stderr.write(f"error: {error.message}\n")
-        if error.hint:
-            self.stderr.write(f"hint: {error.hint}\n")
-        self.stderr.flush()
+        write_error(self.stderr, self.phrase(error.message), self.phrase(error.hint) if error.hint else None)
+
+    def phrase(self, text: str) -> str:
+        """Hints for where the user is: inside the shell, 'herodev X' is just 'X'."""
+        return shell_phrasing(text) if self.in_shell and "herodev " in text else text
+
+    def _phrase(self, text: str, kind: str) -> str:
+        return self.phrase(text) if kind == TEXT else text
+
+    # --- pager --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def paged(self, enabled: bool = True) -> Iterator[None]:
+        """Collect what the block prints; longer than the terminal, it goes through the pager.
+
+        Only on a terminal and with a pager configured; output is held until the command
+        ends (commands that hand the terminal to someone else are not paged at all).
+        """
+        if not enabled or self.pager is None or self._buffer is not None or not self.is_tty():
+            yield
+            return
+        self._buffer = io.StringIO()
+        try:
+            yield
+        finally:
+            text, self._buffer = self._buffer.getvalue(), None
+            self._show(text)
+
+    def _show(self, text: str) -> None:
+        if not text:
+            return
+        columns, lines = terminal_size(self._stdout())
+        if _screen_rows(text, columns) < lines or self.pager is None or not self.pager(text):
+            out = self._stdout()
+            out.write(text)
+            out.flush()
 
 
-def _whole_columns(rows: list[Mapping[str, Any]], columns: Sequence[tuple[str, str]], width: int) -> set[int]:
-    """The columns whose values stay whole (times, states, counts): the narrowest first, while
-    the width lasts. The others keep their headers whole and fold long values."""
-    wanted = [max([len(header), *(len(str(row.get(key) or "")) for row in rows)]) for key, header in columns]
-    # Each gap between columns is a divider and a pad on either side: 3 characters.
-    budget = width - 3 * (len(columns) - 1) - sum(len(header) for _, header in columns) - 8
-    whole: set[int] = set()
-    for index in sorted(range(len(columns) - 1), key=lambda i: wanted[i]):  # the last column folds
-        extra = wanted[index] - len(columns[index][1])
-        if wanted[index] > 24 or extra > budget:
-            break
-        whole.add(index)
-        budget -= extra
-    return whole
+def write_error(stream: IO[str], message: str, hint: str | None = None) -> None:
+    """herodev's one error format: `error: ...` and an optional `hint: ...`, each one line."""
+    stream.write(f"error: {visible(message)}\n")
+    if hint:
+        stream.write(f"hint: {visible(hint)}\n")
+    stream.flush()
 
 
-def _escape_markup(text: str) -> str:
-    return text.replace("[", "\\[")
+def shell_phrasing(text: str) -> str:
+    """'herodev delete -f x' -> 'delete -f x'; 'sudo herodev init' too when we are root (the
+    shell runs as root then); otherwise sudo means leaving this shell, so it stays."""
+    from herodev_shell.cli.parsers import COMMANDS
+
+    words = "|".join(sorted([*COMMANDS, "help", "quit", "\\.\\.\\."], key=len, reverse=True))
+    pattern = re.compile(rf"(?P<sudo>sudo )?\bherodev (?=(?:{words})\b)")
+    root = os.geteuid() == 0
+
+    def swap(match: re.Match[str]) -> str:
+        return "" if (root or not match.group("sudo")) else match.group(0)
+
+    return pattern.sub(swap, text)
 
 
-def _columns() -> int:
-    try:
-        return int(os.environ.get("COLUMNS", "80"))
-    except ValueError:
-        return 80
+def _sgr(style: str, text: str) -> str:
+    code = _SGR.get(style)
+    return f"\x1b[{code}m{text}\x1b[0m" if code else text
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _screen_rows(text: str, columns: int) -> int:
+    """How many terminal rows text takes (long lines wrap)."""
+    rows = 0
+    for line in text.splitlines():
+        rows += max(1, -(-cell_width(_strip_sgr(line)) // max(columns, 1)))
+    return rows
+
+
+def _strip_sgr(line: str) -> str:
+    if "\x1b" not in line:
+        return line
+    return re.sub(r"\x1b\[[0-9;]*m", "", line)

@@ -12,7 +12,7 @@ from cmd2 import Cmd2ArgparseError
 
 from herodev_shell.cli import commands, dispatch, parsers
 from herodev_shell.cli.commands.base import build_parser, parser_for
-from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.context import ONE_SHOT, SHELL, AppContext
 from herodev_shell.cli.help_text import help_listing
 from herodev_shell.cli.scripting import split_commands
 from herodev_shell.cli.toolbar import Toolbar
@@ -56,6 +56,9 @@ class HerodevShell(cmd2.Cmd):
         for name in _REMOVED_BUILTINS:
             setattr(self, f"do_{name}", None)
         self.ctx = ctx
+        if ctx.where == ONE_SHOT:  # a shell reading its own prompt (scripts say SCRIPT first)
+            ctx.where = SHELL
+            ctx.renderer.in_shell = True
         # A person at a terminal gets history and the toolbar; pipes and scripts get neither.
         terminal = ctx.interactive and ctx.renderer.color
         self.toolbar = Toolbar(ctx, redraw=self._redraw) if terminal else None

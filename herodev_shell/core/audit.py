@@ -116,7 +116,9 @@ def record(
     Raises HerodevError when the log cannot be written; the shell turns that into a warning.
     """
     entry = AuditEntry(now_iso(), invoking_user(), command, session, outcome, error, dict(detail or {}))
-    line = json.dumps(_as_dict(entry), separators=(",", ":"), default=str, ensure_ascii=False) + "\n"
+    # ensure_ascii: the log is read with cat and tail too; no session byte lands in it raw
+    # (control characters, C1 codes, bidi overrides all become \uXXXX).
+    line = json.dumps(_as_dict(entry), separators=(",", ":"), default=str) + "\n"
     path = settings.audit_log
     try:
         if not path.parent.exists():

@@ -29,7 +29,7 @@ def _error_lines(stderr: str) -> list[str]:
         (["help"], 0),
         (["help", "use"], 0),
         (["use", "-h"], 0),
-        (["use", "alice"], 0),
+        (["use", "alice"], 2),  # one-shot: it would be forgotten at once, so it is refused
         (["quit"], 0),
         (["use", "nobody"], 1),
         (["frobnicate"], 2),
@@ -56,9 +56,11 @@ def test_version_and_help_name_the_program(world: HerodevEnv) -> None:
 
 def test_c_keeps_the_context_between_parts(world: HerodevEnv) -> None:
     result = world.run("-c", "use alice; use", check=True)
-    assert result.stdout.splitlines() == ["using session alice", "alice"]
+    # `using session X` is chatter (stderr); `use` alone prints the session: data (stdout)
+    assert result.stdout.splitlines() == ["alice"]
+    assert "using session alice" in result.stderr
     result = world.run("-c", "use alice\nuse --clear\nuse", check=True)
-    assert result.stdout.splitlines()[-1].startswith("no current session")
+    assert result.stdout == "" and result.stderr.splitlines()[-1].startswith("no current session")
 
 
 def test_c_stops_at_the_first_failure_with_its_code(world: HerodevEnv) -> None:
@@ -68,17 +70,17 @@ def test_c_stops_at_the_first_failure_with_its_code(world: HerodevEnv) -> None:
     assert _error_lines(result.stderr)[0].startswith("error: ")
     usage = world.run("-c", "use alice\nfrobnicate\nuse bob")
     assert usage.returncode == 2
-    assert "using session bob" not in usage.stdout
+    assert "using session bob" not in usage.stdout + usage.stderr
 
 
 def test_stdin_script_runs_like_c(world: HerodevEnv) -> None:
     script = "# choose a session\nuse alice\nuse   # prints it\n"
     result = world.run(input=script)
     assert result.returncode == 0, result
-    assert result.stdout.splitlines() == ["using session alice", "alice"]
+    assert result.stdout.splitlines() == ["alice"]
     failing = world.run(input="use bob\nuse nobody\nuse alice\n")
     assert failing.returncode == 1
-    assert "using session alice" not in failing.stdout
+    assert "using session alice" not in failing.stdout + failing.stderr
     # No prompt is written when the commands come from a pipe.
     assert "herodev>" not in result.stdout + failing.stdout
 
@@ -97,7 +99,7 @@ def test_script_file_on_stdin(world: HerodevEnv, tmp_path: Path) -> None:
             check=False,
         )
     assert result.returncode == 0, result
-    assert result.stdout.splitlines() == ["using session bob", "bob"]
+    assert result.stdout.splitlines() == ["bob"]
 
 
 def test_no_escape_codes_in_piped_output(world: HerodevEnv) -> None:

@@ -66,7 +66,8 @@ def test_each_kind_of_change_is_detected(gw: tuple[HerodevEnv, pwd.struct_passwd
     world, _ = gw
     world.run("create", "kinds", check=True)
     assert changes_json(world, "kinds") == {}  # a clean session reports nothing
-    assert world.run("changes", "-s", "kinds", check=True).stdout.strip() == "no changes"
+    clean = world.run("changes", "-s", "kinds", check=True)
+    assert clean.stdout == "" and clean.stderr.strip() == "no changes in session kinds"
     for kind in KINDS:
         make_change(world, "kinds", kind)
     in_session(world, "kinds", "echo loose > notes.txt")
@@ -179,7 +180,7 @@ def test_commit_then_push_lands_in_the_remote(gw: tuple[HerodevEnv, pwd.struct_p
     assert changes_json(world, "ship") == {}  # pushed work no longer counts
     assert all(p.lstat().st_uid == owner.pw_uid for p in (repo / ".git").rglob("*"))
     nothing = world.run("push", "-s", "ship", check=True)
-    assert "nothing to push" in nothing.stdout
+    assert "nothing to push" in nothing.stderr
     world.run("delete", "ship", check=True)
 
 
@@ -254,7 +255,7 @@ def test_commands_need_a_session_and_name_real_repositories(gw: tuple[HerodevEnv
     bad = world.run("diff", "-s", "names", "no/such/repo")
     assert bad.returncode == 1 and "no repository" in bad.stderr
     empty = world.run("commit", "-s", "names", "-m", "nothing")
-    assert empty.returncode == 0 and "nothing to commit" in empty.stdout
+    assert empty.returncode == 0 and "nothing to commit" in empty.stderr
     in_session(world, "names", "echo dry >> example.com/org/untouched/README")
     chained = world.run("--json", "-c", "use names; changes", check=True)  # `use` carries to the next command
     assert [r["path"] for r in json.loads(chained.stdout)] == ["example.com/org/untouched"]

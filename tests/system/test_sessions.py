@@ -320,7 +320,7 @@ def test_half_there_sessions_are_reported_and_deleted(world: HerodevEnv) -> None
 def test_use_chooses_the_current_session(world: HerodevEnv) -> None:
     world.run("create", "cur", check=True)
     shown = world.run("-c", "use cur; use; info", check=True)
-    assert "using session cur" in shown.stdout and world.user("cur") in shown.stdout
+    assert "using session cur" in shown.stderr and world.user("cur") in shown.stdout
     ran = world.run("-c", "use cur; enter -- id -un", check=True)
     assert ran.stdout.strip().splitlines()[-1] == world.user("cur")
     cleared = world.run("-c", "use cur; use --clear; info")

@@ -31,10 +31,13 @@ OUTCOME_COLUMNS = [
     ("commit", "commit"),
     ("detail", "detail"),
 ]
-# Session files reach the operator's terminal through diff: control characters (escape
-# sequences) are shown, never sent.
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)]}
-_ANSI = {"add": "\x1b[32m", "del": "\x1b[31m", "hunk": "\x1b[36m", "head": "\x1b[1m", "reset": "\x1b[0m"}
+# Diff lines by their first characters -> the renderer's styles (it makes them visible too).
+_DIFF_STYLES = (
+    (("+++", "---", "diff --git", "index ", "new file", "deleted file"), "bold"),
+    (("+",), "green"),
+    (("-",), "red"),
+    (("@@",), "cyan"),
+)
 
 
 def _other(change: changes.RepoChange) -> str:
@@ -66,34 +69,19 @@ def _change_row(change: changes.RepoChange) -> dict[str, Any]:
     return row
 
 
-def visible(text: str) -> str:
-    return text.translate(_CONTROL)
-
-
-def _paint(line: str, color: bool) -> str:
-    line = visible(line)
-    if not color:
-        return line
-    if line.startswith(("+++", "---", "diff --git", "index ", "new file", "deleted file")):
-        kind = "head"
-    elif line.startswith("+"):
-        kind = "add"
-    elif line.startswith("-"):
-        kind = "del"
-    elif line.startswith("@@"):
-        kind = "hunk"
-    else:
-        return line
-    return f"{_ANSI[kind]}{line}{_ANSI['reset']}"
+def _diff_style(line: str) -> str | None:
+    for starts, style in _DIFF_STYLES:
+        if line.startswith(starts):
+            return style
+    return None
 
 
 def _print_block(out: Renderer, title: str, text: str) -> None:
     if not text:
         return
-    title = visible(title)
-    out.message(f"{_ANSI['head']}# {title}{_ANSI['reset']}" if out.color else f"# {title}")
+    out.message(f"# {title}", style="bold")
     for line in text.rstrip("\n").split("\n"):
-        out.message(_paint(line, out.color))
+        out.message(line, style=_diff_style(line), keep_tabs=True)
 
 
 def _finish(out: Renderer, outcomes: list[delivery.Outcome], empty: str, what: str) -> None:
@@ -125,19 +113,22 @@ def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
         for note in report.notes:
             out.note(note)
         out.note(f"found by {report.method}")
+    scope = _scope(ctx, session)
+    if session is None and report.repos:
+        out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
     out.records(
         [changes_dict(c) for c in report.repos],
         [_change_row(c) for c in report.repos],
         CHANGE_COLUMNS,
-        empty="no changes",
+        empty=f"no changes {scope}",
     )
     if not out.json_mode:
         for change in report.repos:
             if other := _other(change):
-                out.message(visible(f"  {change.path}: {other}"))
+                out.message(f"  {change.path}: {other}")
     if report.outside:
         sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
-        out.note(visible(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)"))
+        out.note(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)")
 
 
 def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
@@ -150,19 +141,20 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.json(report)
         return
     if not report.repos and not report.outside:
-        out.message("no changes")
+        out.note(f"no changes {_scope(ctx, session)}")
         return
+    if session is None:
+        out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
     for repo in report.repos:
-        header = visible(f"=== {repo.path} ({repo.branch or 'detached'})")
-        out.message(f"{_ANSI['head']}{header}{_ANSI['reset']}" if out.color else header)
+        out.message(f"=== {repo.path} ({repo.branch or 'detached'})", style="bold")
         _print_block(out, "staged", repo.staged)
         _print_block(out, "not staged", repo.unstaged)
         for commit in repo.commits:
             _print_block(out, f"commit {commit.id[:12]} {commit.summary} ({commit.author})", commit.text or "\n")
     if report.outside:
-        out.message("=== changed outside any repository")
+        out.message("=== changed outside any repository", style="bold")
         for path in report.outside:
-            out.message(f"  {visible(path)}")
+            out.message(f"  {path}")
 
 
 def run_commit(ctx: AppContext, args: argparse.Namespace) -> int | None:
@@ -181,6 +173,16 @@ def run_push(ctx: AppContext, args: argparse.Namespace) -> int | None:
     names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
     outcomes = delivery.push(ctx.settings, ctx.runner, session, names, args.message, args.remote)
     _finish(ctx.out(args.json), outcomes, "nothing to push", "push")
+
+
+_NO_SESSION = "no session chosen: -s NAME looks at a session"
+
+
+def _scope(ctx: AppContext, session: str | None) -> str:
+    """What was looked at, said every time: "no changes" alone reads as "the session is clean"."""
+    if session is not None:
+        return f"in session {session}"
+    return f"in the code root {ctx.settings.code_root} ({_NO_SESSION})"
 
 
 def _need_root(ctx: Any, command: str) -> None:

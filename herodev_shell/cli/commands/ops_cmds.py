@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.render import short_time
 from herodev_shell.errors import HerodevError, UsageError
 
 LOG_COLUMNS = [
@@ -29,7 +30,9 @@ def run_log(ctx: AppContext, args: argparse.Namespace) -> int | None:
         raise UsageError("--last needs a number of entries, 0 or more")
     entries = audit.read_log(ctx.settings, session=args.session, last=args.last)
     out = ctx.out(args.json)
-    rows = [{**e.__dict__, "session": e.session or "", "error": e.error or ""} for e in entries]
+    rows = [
+        {**e.__dict__, "time": short_time(e.time), "session": e.session or "", "error": e.error or ""} for e in entries
+    ]
     where = f" for session {args.session}" if args.session else ""
     out.records(entries, rows, LOG_COLUMNS, status_key="outcome", empty=f"the audit log has no entries{where}")
 

@@ -107,7 +107,7 @@ def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     out.records(result, [m.__dict__ for m in result], MOVE_COLUMNS, status_key="status", empty="nothing to move")
     if plan_only and any(m.status == "planned" for m in result):
-        out.message("dry run: nothing was moved")
+        out.note("dry run: nothing was moved")
     failed = [m.path for m in result if m.status == "failed"]
     if failed:
         raise HerodevError(

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from herodev_shell.cli.context import AppContext
-from herodev_shell.cli.render import to_plain
+from herodev_shell.cli.render import short_time, to_plain
 from herodev_shell.core import layout, sessions
 from herodev_shell.core.disk_use import human_size, session_usage
-from herodev_shell.errors import NotFound
+from herodev_shell.errors import NotFound, UsageError
 
 LIST_COLUMNS = [
     ("name", "session"),
@@ -31,14 +31,9 @@ def _row(info: sessions.SessionInfo) -> dict[str, Any]:
     row = dict(info.__dict__)
     row["changes"] = _changes_text(info.changed)
     row["state"] = "ok" if not info.problems else "half there"
-    row["created"] = _short_time(info.created)
+    row["created"] = short_time(info.created)
     row["git_identity"] = f"{info.git_name} <{info.git_email}>" if info.git_name else None
     return row
-
-
-def _short_time(iso: str) -> str:
-    """2026-11-27T04:56:28Z -> 2026-11-27 04:56 (UTC) for tables; JSON keeps the ISO form."""
-    return iso[:16].replace("T", " ") if len(iso) >= 16 and iso[10:11] == "T" else iso
 
 
 def _disk_fields(ctx: Any, names: list[str]) -> dict[str, dict[str, int | None]]:
@@ -92,16 +87,25 @@ def run_use(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out()
     if args.clear:
         ctx.current_session = None
-        out.message("no current session")
+        out.note("no current session")
         return
     if args.name is None:
-        out.message(ctx.current_session or "no current session (choose one with 'use NAME')")
+        if ctx.current_session:
+            out.message(ctx.current_session)
+        else:
+            out.note("no current session (choose one with 'use NAME')" if ctx.lasting else "no current session")
         return
     if args.name not in layout.session_names(ctx.settings):
         sessions.get_session(ctx.settings, args.name)  # raises NotFound listing the sessions
         raise NotFound(f"no session named {args.name!r}")
+    if not ctx.lasting:
+        # A one-shot run forgets it at once: saying "using session X" would mislead.
+        raise UsageError(
+            "'use' lasts only inside the shell or -c: this run would forget it at once",
+            hint=f"pass -s {args.name} to each command, or: herodev -c 'use {args.name}; changes'",
+        )
     ctx.current_session = args.name
-    out.message(f"using session {args.name}")
+    out.note(f"using session {args.name}")
 
 
 def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
