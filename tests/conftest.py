@@ -83,6 +83,23 @@ def remove_users_with_prefix(prefix: str) -> None:
             subprocess.run(["groupdel", entry.pw_name], check=False, capture_output=True)
 
 
+def remove_cgroups(parent: str) -> None:
+    """Kill and remove a test world's fleet cgroup and every session group under it."""
+    from herodev_shell.system import cgroups
+
+    hierarchy = cgroups.detect()
+    if not hierarchy.usable:
+        return
+    fleet = cgroups.fleet_group(hierarchy, parent)
+    for _, directory in fleet.dirs():
+        if directory.is_dir():
+            for child in [p for p in directory.iterdir() if p.is_dir()]:
+                with contextlib.suppress(Exception):
+                    cgroups.remove(cgroups.Group(hierarchy, f"{parent}/{child.name}"))
+    with contextlib.suppress(Exception):
+        cgroups.remove(fleet)
+
+
 # --- the environment a test runs herodev in ------------------------------------------------
 
 
@@ -131,6 +148,7 @@ class HerodevEnv:
             COLUMNS="200",
             HOME=str(self.base / "home"),
             PROMPT_TOOLKIT_NO_CPR="1",
+            HERODEV_CGROUP=self.cgroup,
         )
         env.pop("SUDO_UID", None)
         env.pop("SUDO_GID", None)
@@ -159,7 +177,13 @@ class HerodevEnv:
             )
         return result
 
+    @property
+    def cgroup(self) -> str:
+        """The world's own fleet cgroup, so that no test touches the real `herodev` group."""
+        return f"herodev-test-{self.prefix.rstrip('_')}"
+
     def cleanup(self) -> None:
+        remove_cgroups(self.cgroup)
         remove_users_with_prefix(self.prefix)
         unmount_all_under(self.base)
         detach_loops_of(self.image)

@@ -93,10 +93,51 @@ def _create(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--git-email", metavar="E", help="the session's git user.email (default: the author setting, else user@host)"
     )
+    _limit_options(parser, "(default: the HERODEV_MEMORY, HERODEV_CPUS, HERODEV_TASKS settings)")
+    parser.add_argument("--no-setup", action="store_true", help="do not run the setup hooks")
+    add_json(parser)
+
+
+def _limit_options(parser: argparse.ArgumentParser, default: str) -> None:
+    completes(
+        parser.add_argument("--memory", metavar="SIZE", help=f"memory cap, e.g. 8G; 'none' lifts it {default}"),
+        SIZES,
+    )
+    parser.add_argument("--cpus", metavar="N", help=f"CPUs' worth of time and weight, e.g. 2 or 0.5 {default}")
+    parser.add_argument("--tasks", metavar="N", help=f"most processes and threads at once, e.g. 2000 {default}")
+
+
+def _limit(parser: argparse.ArgumentParser) -> None:
+    completes(parser.add_argument("name", metavar="NAME", nargs="?", help="the session"), SESSIONS)
+    parser.add_argument("--fleet", action="store_true", help="the cap on all sessions together instead")
+    _limit_options(parser, "(unchanged when not given)")
+    add_json(parser)
+
+
+def exec_options(parser: argparse.ArgumentParser) -> None:
+    """exec's options; they may also come after NAME (before `--`): run_exec parses those."""
+    parser.add_argument("--timeout", metavar="SECONDS", help="deadline (default: the HERODEV_EXEC_TIMEOUT setting)")
+    parser.add_argument(
+        "-C", "--cwd", metavar="DIR", help="run in DIR (relative to the code root as the session sees it)"
+    )
+    add_json(parser)
+
+
+def _exec(parser: argparse.ArgumentParser) -> None:
+    exec_options(parser)
+    _session_name(parser)
+    parser.add_argument(
+        "command", metavar="-- CMD ARGS", nargs=argparse.REMAINDER, help="the command and its arguments"
+    )
+
+
+def _setup(parser: argparse.ArgumentParser) -> None:
+    _session_name(parser)
     add_json(parser)
 
 
 def _list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--usage", action="store_true", help="memory, CPU time and tasks of each session now")
     add_json(parser)
 
 
@@ -275,6 +316,9 @@ COMMANDS: dict[str, CommandSpec] = {
     "checkpoints": CommandSpec(SESSIONS_CATEGORY, "a session's checkpoints: id, label, created, size", _checkpoints),
     "rewind": CommandSpec(SESSIONS_CATEGORY, "take a session back to a checkpoint (its state is kept first)", _rewind),
     "fork": CommandSpec(SESSIONS_CATEGORY, "a new session starting from a session's state or checkpoint", _fork),
+    "limit": CommandSpec(SESSIONS_CATEGORY, "change a session's memory, CPU and task limits", _limit),
+    "exec": CommandSpec(SESSIONS_CATEGORY, "run CMD in a session without a terminal: status, stdout, stderr", _exec),
+    "setup": CommandSpec(SESSIONS_CATEGORY, "run the session's setup hooks (.herodev/setup) again", _setup),
     "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu),
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
     "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),

@@ -12,13 +12,15 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from herodev_shell.core import identity, layout
+from herodev_shell.core import limits as limits_meta
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import HostState, require_state
+from herodev_shell.core.limits import Limits, Usage
+from herodev_shell.core.limits import default_limits as session_limits_defaults
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
@@ -49,6 +51,8 @@ class SessionInfo:
     notes: tuple[str, ...] = ()
     git_name: str | None = None  # the identity git uses in the session (create --git-name)
     git_email: str | None = None
+    limits: Limits = field(default_factory=Limits)  # from the metadata (None inside: no limit)
+    usage: Usage | None = None  # from the session's cgroup, when asked for (info, list --usage)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def _info_from(
         problems=tuple(problems),
         git_name=_str_or_none(meta.get("git_name")),
         git_email=_str_or_none(meta.get("git_email")),
+        limits=limits_meta.from_meta(meta),
     )
 
 
@@ -148,8 +153,9 @@ def _cheap_changed(paths: layout.SessionPaths) -> bool | None:
 # --- list, info -----------------------------------------------------------------------------
 
 
-def list_sessions(settings: Settings) -> list[SessionInfo]:
-    """Every session with metadata: one directory read, one passwd read, one /proc pass."""
+def list_sessions(settings: Settings, with_usage: bool = False) -> list[SessionInfo]:
+    """Every session with metadata: one directory read, one passwd read, one /proc pass
+    (and with_usage, a few cgroup files per session)."""
     where = settings.sessions_dir
     if where.is_dir() and not os.access(where, os.R_OK | os.X_OK, effective_ids=True):
         raise HerodevError(f"cannot read {where}: only root sees the sessions", hint="sudo herodev list")
@@ -161,7 +167,8 @@ def list_sessions(settings: Settings) -> list[SessionInfo]:
     result = []
     for name in names:
         paths = layout.session_paths(settings, name)
-        result.append(_info_from(paths, read_meta(paths) or {}, all_users.get(paths.user), processes))
+        info = _info_from(paths, read_meta(paths) or {}, all_users.get(paths.user), processes)
+        result.append(replace(info, usage=limits_meta.usage(settings, name)) if with_usage else info)
     return result
 
 
@@ -179,7 +186,8 @@ def get_session(settings: Settings, name: str) -> SessionInfo:
         if not os.access(settings.sessions_dir, os.X_OK, effective_ids=True) and settings.sessions_dir.exists():
             raise NotFound(f"cannot read {settings.sessions_dir}", hint=f"sudo herodev ... (is '{name}' a session?)")
         raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
-    return _info_from(paths, meta, users.lookup(paths.user), users.processes_by_uid())
+    info = _info_from(paths, meta, users.lookup(paths.user), users.processes_by_uid())
+    return replace(info, usage=limits_meta.usage(settings, name))
 
 
 # --- create ---------------------------------------------------------------------------------
@@ -206,13 +214,16 @@ def create_session(
     quota: int | None = None,
     git_name: str | None = None,
     git_email: str | None = None,
+    limits: Limits | None = None,
 ) -> SessionInfo:
-    """User (with its git identity) + base snapshot + writable snapshot + metadata; any failure
-    undoes the earlier steps."""
+    """User (with its git identity) + base snapshot + writable snapshot + metadata + cgroup; any
+    failure undoes the earlier steps. limits: None takes the settings' defaults (HERODEV_MEMORY,
+    HERODEV_CPUS, HERODEV_TASKS)."""
     require_root("create", runner)
     validate_name(settings, name)
     author, email = identity.choose(settings, name, git_name, git_email)
     state = require_state(settings)
+    limits = session_limits_defaults(settings) if limits is None else limits
     if quota is not None and not btrfs.quota_enabled(settings.code_root, runner):
         raise HerodevError("--quota needs btrfs quotas, which are off", hint="run 'sudo herodev init' to turn them on")
     paths = layout.session_paths(settings, name)
@@ -256,9 +267,12 @@ def create_session(
                 "quota": quota,
                 "git_name": author,
                 "git_email": email,
+                limits_meta.META_KEY: limits_meta.to_meta(limits),
             }
             write_meta(paths, meta)
             undo.append((f"metadata {paths.meta}", lambda: paths.meta.unlink(missing_ok=True)))
+            undo.append((f"cgroup of {paths.user}", lambda: limits_meta.remove_session_group(settings, name)))
+            limits_meta.prepare_group(settings, name, limits)  # a limit the host cannot enforce fails here
             maybe_fail("create:after-metadata")
         except BaseException as exc:
             left = _undo(undo)
@@ -423,7 +437,9 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         pieces = [p for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
         if not (has_meta or user or pieces or paths.checkpoints.exists()):
             raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
-        pids = users.processes_of(user.uid) if user else []
+        pids = sorted(
+            set(users.processes_of(user.uid) if user else []) | set(limits_meta.group_members(settings, name))
+        )
         work = session_has_work(settings, runner, name)
         reasons = [f"{len(pids)} process(es) of {paths.user} are running"] if pids else []
         reasons += work
@@ -443,7 +459,12 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         if runner.dry_run:
             runner.say(f"would remove {', '.join(removed)}")
             return DeleteReport(name, paths.user, len(pids), tuple(work), tuple(removed), True, tuple(held))
-        killed = users.kill_processes_of(user.uid, runner) if user and pids else 0
+        # The cgroup first: frozen, its processes cannot fork away from the kill (whatever uid
+        # they run as); then anything of the user's outside it.
+        in_group = limits_meta.kill_session_processes(settings, name)
+        by_uid = users.kill_processes_of(user.uid, runner) if user and pids else 0
+        killed = max(in_group, by_uid)  # mostly the same processes, counted once
+        limits_meta.remove_session_group(settings, name)
         maybe_fail("delete:after-processes")
         # Checkpoints before the snapshot: a delete cut short still lists the session to retry.
         checkpoints.remove_all(paths, runner)
@@ -474,45 +495,12 @@ def _mark_entered(paths: layout.SessionPaths) -> None:
 
 def enter_session(settings: Settings, runner: Runner, name: str, command: list[str]) -> int:
     """A login shell or command as the session user, with the snapshot at the code root."""
+    from herodev_shell.core.execution import session_spec
     from herodev_shell.system import namespace
 
-    require_root("enter", runner)
-    info = get_session(settings, name)
-    user = users.lookup(info.user)
-    if user is None or not Path(info.path).is_dir():
-        raise HerodevError(
-            f"session {name} is half there: {'; '.join(info.problems)}",
-            hint=f"'herodev delete -f {name}' cleans it up",
-        )
-    if runner.dry_run:
-        runner.say(f"would enter session {name} as {user.name}: {' '.join(command) or user.shell}")
-        return 0
-    _mark_entered(layout.session_paths(settings, name))
-    userns_fd = None
-    if info.access == ACCESS_IDMAP:
-        owner_uid = info.code_owner_uid if info.code_owner_uid is not None else 0
-        owner_gid = info.code_owner_gid if info.code_owner_gid is not None else 0
-        try:
-            userns_fd = idmap.user_namespace(idmap.swap_map(owner_uid, user.uid), idmap.swap_map(owner_gid, user.gid))
-        except OSError as exc:
-            raise HerodevError(f"cannot make the session's id mapping: {exc.strerror}") from None
-    spec = namespace.EnterSpec(
-        session=name,
-        snapshot=Path(info.path),
-        code_root=settings.code_root,
-        hide=settings.sessions_dir,
-        user=user.name,
-        uid=user.uid,
-        gid=user.gid,
-        home=user.home,
-        shell=user.shell or "/bin/bash",
-        command=tuple(command),
-        userns_fd=userns_fd,
-        term=os.environ.get("TERM"),
-        lang=os.environ.get("LANG") or "C.UTF-8",
-    )
-    try:
+    with session_spec(settings, runner, name, command) as spec:
+        if runner.dry_run:
+            runner.say(f"would enter session {name} as {spec.user}: {' '.join(command) or spec.shell}")
+            return 0
+        _mark_entered(layout.session_paths(settings, name))
         return namespace.enter(spec)
-    finally:
-        if userns_fd is not None:
-            os.close(userns_fd)

@@ -26,6 +26,13 @@ _SOURCES: dict[str, tuple[str | None, str]] = {
     "audit_log": ("HERODEV_AUDIT_LOG", "/var/log/herodev/audit.jsonl"),
     "author_name": ("HERODEV_AUTHOR_NAME", ""),
     "author_email": ("HERODEV_AUTHOR_EMAIL", ""),
+    # default limits of a new session (empty: none), and where the cgroups live
+    "memory": ("HERODEV_MEMORY", ""),
+    "cpus": ("HERODEV_CPUS", ""),
+    "tasks": ("HERODEV_TASKS", ""),
+    "cgroup": ("HERODEV_CGROUP", "herodev"),
+    "exec_timeout": ("HERODEV_EXEC_TIMEOUT", "600"),
+    "setup_timeout": ("HERODEV_SETUP_TIMEOUT", "900"),
 }
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,15}$")
@@ -53,6 +60,12 @@ class Settings:
     audit_log: Path = Path("/var/log/herodev/audit.jsonl")
     author_name: str = ""
     author_email: str = ""
+    memory: str = ""  # e.g. 8G; empty: no memory limit
+    cpus: str = ""  # e.g. 2 or 0.5
+    tasks: str = ""  # processes + threads
+    cgroup: str = "herodev"  # the fleet's cgroup, relative to the hierarchy root (a delegated subtree under systemd)
+    exec_timeout: str = "600"  # seconds, exec's default deadline
+    setup_timeout: str = "900"  # seconds, one setup hook's deadline
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -74,6 +87,45 @@ class Settings:
     @property
     def max_name_length(self) -> int:
         return min(28, MAX_USER_NAME - len(self.user_prefix))
+
+
+def parse_cpus(text: str) -> float:
+    """'2' or '0.5' -> CPUs' worth of time; at least 0.01."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.01 <= value <= 4096 or value != value:
+        raise UsageError(f"invalid CPU count {text!r}", hint="a number of CPUs such as 2 or 0.5 (at least 0.01)")
+    return value
+
+
+def parse_count(text: str, what: str = "task count") -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"invalid {what} {text!r}", hint="a whole number, at least 1")
+    return int(text)
+
+
+def parse_seconds(text: str, what: str = "timeout") -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 7 * 86400:
+        raise UsageError(f"invalid {what} {text!r}", hint="seconds, more than 0 (e.g. 600)")
+    return value
+
+
+def _check_limits(values: Mapping[str, str]) -> None:
+    """Bad limit settings fail at start-up, naming the setting, not at the first create."""
+    if values["memory"]:
+        parse_size(values["memory"])
+    if values["cpus"]:
+        parse_cpus(values["cpus"])
+    if values["tasks"]:
+        parse_count(values["tasks"])
+    parse_seconds(values["exec_timeout"], "exec timeout")
+    parse_seconds(values["setup_timeout"], "setup timeout")
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -132,6 +184,7 @@ def load_settings(
             hint="a prefix is up to 16 characters of a-z, 0-9, '_' or '-', starting with a letter or '_'",
         )
     parse_size(values["image_size"])
+    _check_limits(values)
     kinds = {f.name: f.type for f in fields(Settings)}
     converted: dict[str, object] = {}
     for name, value in values.items():

@@ -372,3 +372,22 @@ def remote_tracking(repo: Any) -> dict[str, str]:
             with contextlib.suppress(Exception):
                 tips[name[len("refs/remotes/") :]] = str(repo.references[name].resolve().target)
     return tips
+
+
+def head_file(repo: Any, path: str, limit: int) -> tuple[int, bytes] | None:
+    """(file mode, content) of path in the HEAD commit, or None when HEAD has no such blob.
+
+    What is committed, not what the working tree holds: an uncommitted edit is never read.
+    """
+    pygit2 = _pygit2()
+    try:
+        tree = repo.head.peel(pygit2.Commit).tree
+        entry = tree[path]
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if entry.type_str != "blob":
+        return None
+    blob = repo[entry.id]
+    if blob.size > limit:
+        raise HerodevError(f"{path} is larger than {limit} bytes")
+    return entry.filemode, bytes(blob.data)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import idmap, ptyrelay
+from herodev_shell.system import cgroups, idmap, ptyrelay
 
 SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EXIT_NOT_FOUND = 127
@@ -39,6 +39,7 @@ class EnterSpec:
     userns_fd: int | None = None  # None: bind mount without an id mapping (the chown fallback)
     term: str | None = None
     lang: str = "C.UTF-8"
+    cgroup_procs: tuple[str, ...] = ()  # the session's cgroup.procs files: joined before anything else
 
 
 def session_env(spec: EnterSpec) -> dict[str, str]:
@@ -77,6 +78,19 @@ def _mount_session(spec: EnterSpec) -> None:
         idmap.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
 
 
+def become(spec: EnterSpec) -> None:
+    """In a forked child: join the session's cgroup, mount its snapshot at the code root in a
+    private mount namespace, drop to the session user, cd to the code root. Every way into a
+    session (enter, exec, setup hooks) goes through here before it execs session code."""
+    cgroups.join(spec.cgroup_procs)  # still root: the write needs it, and every later fork inherits it
+    _mount_session(spec)
+    os.setgroups(list(spec.groups) or [spec.gid])
+    os.setgid(spec.gid)
+    os.setuid(spec.uid)
+    os.umask(0o022)
+    os.chdir(spec.code_root)
+
+
 def _child(spec: EnterSpec, report_fd: int, stdio: ptyrelay.Plan) -> None:
     """Never returns: execs, or reports why not and exits."""
     code, message = 1, "unknown failure"
@@ -87,12 +101,7 @@ def _child(spec: EnterSpec, report_fd: int, stdio: ptyrelay.Plan) -> None:
         if spec.command:
             # We wait without job control: a stopped CMD would hang the terminal, so Ctrl-Z is off.
             signal.signal(signal.SIGTSTP, signal.SIG_IGN)
-        _mount_session(spec)
-        os.setgroups(list(spec.groups) or [spec.gid])
-        os.setgid(spec.gid)
-        os.setuid(spec.uid)
-        os.umask(0o022)
-        os.chdir(spec.code_root)
+        become(spec)
         env = session_env(spec)
         if spec.command:
             argv, program = list(spec.command), spec.command[0]
@@ -121,6 +130,11 @@ def _exit_code(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.waitstatus_to_exitcode(status)
+
+
+def with_groups(spec: EnterSpec) -> EnterSpec:
+    """The user's supplementary groups, resolved before any fork (NSS after fork is unsafe)."""
+    return replace(spec, groups=tuple(os.getgrouplist(spec.user, spec.gid)))
 
 
 def enter(spec: EnterSpec) -> int:

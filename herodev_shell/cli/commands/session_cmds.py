@@ -21,6 +21,16 @@ LIST_COLUMNS = [
     ("own_disk", "own disk"),
 ]  # the path is in `info` and --json: it is always <sessions dir>/<user>, and 80 columns are few
 INFO_COLUMNS = [("field", "field"), ("value", "value")]
+USAGE_COLUMNS = [
+    ("name", "session"),
+    ("tasks", "tasks"),
+    ("tasks_limit", "max tasks"),
+    ("memory", "memory"),
+    ("memory_limit", "max memory"),
+    ("cpu", "cpu time"),
+    ("cpus", "cpus"),
+    ("oom", "oom kills"),
+]
 
 
 def _changes_text(changed: bool | None) -> str:
@@ -55,27 +65,46 @@ def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
 
 def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
     """Create a session: a user and a snapshot of the code root."""
+    from herodev_shell.cli.commands.agent_cmds import setup_lines
+    from herodev_shell.core import hooks, limits
     from herodev_shell.core.settings import parse_size
 
     quota = parse_size(args.quota) if args.quota else None
+    wanted = limits.parse_limits(args.memory, args.cpus, args.tasks, base=limits.default_limits(ctx.settings))
     info = sessions.create_session(
-        ctx.settings, ctx.runner, args.name, quota=quota, git_name=args.git_name, git_email=args.git_email
+        ctx.settings,
+        ctx.runner,
+        args.name,
+        quota=quota,
+        git_name=args.git_name,
+        git_email=args.git_email,
+        limits=wanted,
     )
+    # The session exists from here on: a failing hook is reported (exit 1), never undone.
+    setup = None if args.no_setup else hooks.run_setup_hooks(ctx.settings, ctx.runner, info.name)
+    notes, failure = setup_lines(setup) if setup else ([], None)
     out = ctx.out(args.json)
-    for note in info.notes:
+    for note in [*info.notes, *notes]:
         out.note(note)
     if out.json_mode:
-        out.json(info)
+        out.json(to_plain(info) | {"setup": to_plain(setup) if setup else None})
     elif not ctx.dry_run:
         out.message(f"created session {info.name}: user {info.user}, snapshot {info.path}")
         if info.git_name:
             out.note(f"git commits in it are by {info.git_name} <{info.git_email}>")
+    if failure:
+        raise failure
 
 
 def run_list(ctx: AppContext, args: argparse.Namespace) -> int | None:
     """List the sessions."""
-    found = sessions.list_sessions(ctx.settings)
+    found = sessions.list_sessions(ctx.settings, with_usage=args.usage)
     out = ctx.out(args.json)
+    if args.usage:  # a top-like view: what each session uses now, against its limits
+        from herodev_shell.cli.commands.agent_cmds import usage_rows
+
+        out.records([to_plain(i) for i in found], usage_rows(found), USAGE_COLUMNS, empty="no sessions")
+        return
     sizes = _disk_fields(ctx, [i.name for i in found])
     data = [{**to_plain(i), **sizes[i.name]} for i in found]
     rows = [_row(i) | {"own_disk": human_size(sizes[i.name]["exclusive"])} for i in found]
@@ -114,8 +143,12 @@ def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     sizes = _disk_fields(ctx, [info.name])[info.name]
     row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
-    hidden = ("problems", "notes", "changed", "git_name", "git_email")
+    from herodev_shell.cli.commands.agent_cmds import limits_fields, usage_fields
+
+    hidden = ("problems", "notes", "changed", "git_name", "git_email", "limits", "usage")
     rows = [{"field": key, "value": row[key]} for key in row if key not in hidden and row[key] not in (None, "")]
+    more = limits_fields(info.limits) | (usage_fields(info.usage) if info.usage else {})
+    rows += [{"field": key, "value": value} for key, value in more.items()]
     rows += [{"field": "problem", "value": problem} for problem in info.problems]
     out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
 

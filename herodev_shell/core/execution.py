@@ -1,0 +1,125 @@
+"""Running things in a session: the spec every way in shares, and `exec` (no terminal).
+
+`session_spec` is the one place that turns a session into what a child needs to become it:
+its user, its snapshot (idmapped at the code root), and its cgroup made from the limits in
+its metadata. `enter`, `exec` and the setup hooks all start from it, so all three run in the
+session's cgroup with the session's limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from herodev_shell.core import layout, limits
+from herodev_shell.core.settings import Settings, parse_seconds
+from herodev_shell.errors import HerodevError
+from herodev_shell.system import captured, idmap, namespace, users
+from herodev_shell.system.runner import Runner
+
+DEFAULT_CAP = 1 << 20  # bytes kept of each of stdout and stderr (head and tail)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    name: str
+    command: tuple[str, ...]
+    status: int  # CMD's exit status (128+N for signal N, 124 at the deadline)
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration: float  # seconds
+    truncated: bool = False
+    left_open: bool = False  # a background process of CMD still held its output when we stopped reading
+
+
+@contextlib.contextmanager
+def session_spec(settings: Settings, runner: Runner, name: str, command: list[str]) -> Iterator[namespace.EnterSpec]:
+    """What a child needs to become the session; the id-mapping fd lives as long as the block."""
+    from herodev_shell.core import sessions
+
+    sessions.require_root("enter", runner)
+    info = sessions.get_session(settings, name)
+    user = users.lookup(info.user)
+    if user is None or not Path(info.path).is_dir():
+        raise HerodevError(
+            f"session {name} is half there: {'; '.join(info.problems)}",
+            hint=f"'herodev delete -f {name}' cleans it up",
+        )
+    meta = sessions.read_meta(layout.session_paths(settings, name))
+    procs = limits.session_procs_files(settings, name, meta) if not runner.dry_run else ()
+    userns_fd = None
+    if info.access == sessions.ACCESS_IDMAP and not runner.dry_run:
+        owner_uid = info.code_owner_uid if info.code_owner_uid is not None else 0
+        owner_gid = info.code_owner_gid if info.code_owner_gid is not None else 0
+        try:
+            userns_fd = idmap.user_namespace(idmap.swap_map(owner_uid, user.uid), idmap.swap_map(owner_gid, user.gid))
+        except OSError as exc:
+            raise HerodevError(f"cannot make the session's id mapping: {exc.strerror}") from None
+    try:
+        yield namespace.EnterSpec(
+            session=name,
+            snapshot=Path(info.path),
+            code_root=settings.code_root,
+            hide=settings.sessions_dir,
+            user=user.name,
+            uid=user.uid,
+            gid=user.gid,
+            home=user.home,
+            shell=user.shell or "/bin/bash",
+            command=tuple(command),
+            userns_fd=userns_fd,
+            term=os.environ.get("TERM"),
+            lang=os.environ.get("LANG") or "C.UTF-8",
+            cgroup_procs=procs,
+        )
+    finally:
+        if userns_fd is not None:
+            os.close(userns_fd)
+
+
+def default_timeout(settings: Settings) -> float:
+    return parse_seconds(settings.exec_timeout, "exec timeout")
+
+
+def exec_in_session(
+    settings: Settings,
+    runner: Runner,
+    name: str,
+    argv: list[str],
+    timeout: float | None = None,
+    *,
+    stdin_fd: int | None = None,
+    input: bytes | None = None,
+    cwd: str | None = None,
+    cap: int = DEFAULT_CAP,
+) -> ExecResult:
+    """argv as the session user, in its mount namespace and cgroup, with no terminal.
+
+    stdin: stdin_fd (never a terminal: the caller checks), or `input`, or /dev/null. The
+    deadline (default: settings.exec_timeout) kills CMD's whole process group. A CMD that
+    cannot start (not found: 127, not executable: 126) raises HerodevError with that code.
+    """
+    if not argv:
+        raise HerodevError("exec needs a command", hint="herodev exec NAME -- CMD ARGS...", exit_code=2)
+    timeout = default_timeout(settings) if timeout is None else timeout
+    if runner.dry_run:
+        with session_spec(settings, runner, name, argv):
+            runner.say(f"would run in session {name}: {' '.join(argv)}")
+        return ExecResult(name, tuple(argv), 0, "", "", False, 0.0)
+    with session_spec(settings, runner, name, argv) as spec:
+        done = captured.run(spec, timeout=timeout, cap=cap, stdin_fd=stdin_fd, input=input, cwd=cwd)
+    return ExecResult(
+        name=name,
+        command=tuple(argv),
+        status=done.status,
+        stdout=done.stdout.decode(errors="replace"),
+        stderr=done.stderr.decode(errors="replace"),
+        timed_out=done.timed_out,
+        duration=round(done.duration, 3),
+        truncated=done.truncated,
+        left_open=done.left_open,
+    )
