@@ -192,6 +192,7 @@ def _fork(parser: argparse.ArgumentParser) -> None:
     _session_name(parser)
     parser.add_argument("new", metavar="NEW", help="the new session's name")
     parser.add_argument("--from", dest="checkpoint", metavar="CHECKPOINT", help="start from this checkpoint of NAME")
+    parser.add_argument("--no-setup", action="store_true", help="do not run the setup hooks")
     add_json(parser)
 
 

@@ -74,7 +74,11 @@ def fork_session(
             if isinstance(quota, int):
                 btrfs.limit_exclusive(new_paths.snapshot, quota, runner)
             meta: dict[str, object] = {
-                **{k: v for k, v in src_meta.items() if k in ("code_owner_uid", "code_owner_gid", "access", "quota")},
+                **{
+                    k: v
+                    for k, v in src_meta.items()
+                    if k in ("code_owner_uid", "code_owner_gid", "access", "quota", "limits")
+                },
                 "name": new,
                 "user": new_paths.user,
                 "uid": user.uid,

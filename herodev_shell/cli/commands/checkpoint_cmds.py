@@ -65,12 +65,22 @@ def run_rewind(ctx: AppContext, args: argparse.Namespace) -> int | None:
 
 def run_fork(ctx: AppContext, args: argparse.Namespace) -> int | None:
     """A new session starting from a session's current state (or one of its checkpoints)."""
+    from herodev_shell.cli.commands.agent_cmds import setup_lines
+    from herodev_shell.cli.render import to_plain
+    from herodev_shell.core import hooks
     from herodev_shell.core.forks import fork_session
 
     info = fork_session(ctx.settings, ctx.runner, args.name, args.new, args.checkpoint)
+    # The fork exists from here on: a failing setup hook is reported (exit 1), never undone.
+    setup = None if args.no_setup else hooks.run_setup_hooks(ctx.settings, ctx.runner, info.name)
+    notes, failure = setup_lines(setup) if setup else ([], None)
     out = ctx.out(args.json)
+    for note in notes:
+        out.note(note)
     if out.json_mode:
-        out.json(info)
+        out.json(to_plain(info) | {"setup": to_plain(setup) if setup else None})
     elif not ctx.dry_run:
         out.message(f"created session {info.name} ({info.notes[0]}): user {info.user}, snapshot {info.path}")
+    if failure:
+        raise failure
     return None
