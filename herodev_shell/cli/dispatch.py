@@ -42,15 +42,23 @@ def failure_of(exc: BaseException, ctx: AppContext) -> tuple[int, str | None]:
     return EXIT_FAILURE, f"internal error: {type(exc).__name__}"
 
 
-def audit_command(ctx: AppContext, command: str, words: list[str], exit_code: int, failure: str | None) -> None:
-    """One audit line for every changing command, whatever its outcome (see audit.py)."""
+def audit_command(
+    ctx: AppContext, command: str, args: argparse.Namespace | None, exit_code: int, failure: str | None
+) -> None:
+    """One audit line for every run of a command that changes something, whatever its outcome.
+
+    args is the parsed command line (None when parsing failed): the session comes from it.
+    """
     from herodev_shell.core import audit
 
     details = audit.take_details()
-    if command not in audit.AUDITED or ctx.dry_run:
+    spec = parsers.COMMANDS.get(command)
+    if spec is None or not spec.changes or ctx.dry_run:
         return
+    if args is None and exit_code == 0 and failure is None:
+        return  # -h: argparse printed help and ended; nothing ran
     ok = exit_code == 0 and failure is None
-    session = audit.session_from_args(command, words, ctx.current_session)
+    session = parsers.session_of(spec, args, ctx.current_session)
     error = None if ok else (failure or f"exit status {exit_code}")
     try:
         audit.record(ctx.settings, command, session, audit.OK if ok else audit.FAILED, error, details)
@@ -68,24 +76,25 @@ class PlainArgumentParser(argparse.ArgumentParser):
 def runs_without_shell(argv: list[str]) -> bool:
     """True when argv is a command the cmd2-free path can run (not help, menu, history...)."""
     command = commands.canonical(argv[0]) if argv else None
-    return command is not None and command in commands.HANDLERS
+    return command is not None and commands.runs_without_shell(command)
 
 
 def run_argv(ctx: AppContext, argv: list[str]) -> int:
     """Parse and run one command given as words, without cmd2."""
     command = commands.canonical(argv[0])
-    assert command is not None and command in commands.HANDLERS
+    assert command is not None and commands.runs_without_shell(command)
     code, failure = 0, None
+    args: argparse.Namespace | None = None
     try:
         args = parsers.build(command, PlainArgumentParser).parse_args(argv[1:])
-        args.argv = list(argv)
+        args.argv = list(argv)  # the words as typed (enter tells `enter -- CMD` from `enter NAME`)
         result = commands.load(command)(ctx, args)
         code = result if isinstance(result, int) else 0
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
         code, failure = failure_of(exc, ctx)
     finally:
         sys.stdout.flush()
-    audit_command(ctx, command, argv[1:], code, failure)
+    audit_command(ctx, command, args, code, failure)
     return code
 
 

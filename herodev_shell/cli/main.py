@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 
 from herodev_shell import __version__
@@ -101,6 +100,7 @@ def _run(options: argparse.Namespace) -> int:
     command = options.command[1:] if options.command[:1] == ["--"] else options.command
     # Most runs need no interactive shell: parse with plain argparse and skip importing cmd2.
     from herodev_shell.cli import dispatch
+    from herodev_shell.cli.scripting import join_for_shell_line
 
     if command and dispatch.runs_without_shell(command):
         return dispatch.run_argv(ctx, command)
@@ -124,32 +124,6 @@ def _run(options: argparse.Namespace) -> int:
         app.onecmd_plus_hooks(join_for_shell_line(command), add_to_history=False)
         return app.exit_code
     return _interactive(app)
-
-
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
-
-
-def join_for_shell_line(argv: list[str]) -> str:
-    """argv -> one line that cmd2's tokenizer and our ';' splitter give back word for word.
-
-    cmd2 does not undo shlex.join's '"'"' trick, so each word is wrapped whole in single
-    quotes, or in double quotes when it holds a single quote (then it must hold no '"' or '\\').
-    """
-    words = []
-    for word in argv:
-        if _SAFE_WORD.fullmatch(word):  # fullmatch: "$" would pass a trailing newline unquoted
-            words.append(word)
-        elif "'" not in word:
-            words.append(f"'{word}'")
-        elif '"' not in word and "\\" not in word:
-            words.append(f'"{word}"')
-        else:
-            raise HerodevError(
-                f"cannot pass {word!r} through the command line: it mixes both kinds of quotes",
-                hint="put the command in a script and run that, or use -c with your own quoting",
-                exit_code=EXIT_USAGE,
-            )
-    return " ".join(words)
 
 
 def _interactive(app: object) -> int:

@@ -296,43 +296,219 @@ def _push(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class CommandSpec:
+    """Everything about one command; the parsers, handlers, help, completion and audit derive from it.
+
+    handler: "module:function" under herodev_shell.cli.commands, imported only when the command runs
+    (start-up time); None for a command only the interactive shell has (its cmd2 command set).
+    changes: the command changes something, so every run of it gets an audit line.
+    session_arg: the parsed argument naming the session it acts on ("name" for a positional NAME,
+    "session" for -s NAME; the session chosen by `use` when it is left out); None when it acts on
+    no session. Completion markers sit on the arguments themselves: `completes(action, KIND)`.
+    """
+
     category: str
     summary: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: str | None
     aliases: tuple[str, ...] = ()
+    changes: bool = False
+    session_arg: str | None = None
 
+
+_NAME, _OPT = "name", "session"
 
 COMMANDS: dict[str, CommandSpec] = {
-    "check": CommandSpec(SYSTEM, "check that this host can run herodev", _check),
-    "init": CommandSpec(SYSTEM, "prepare this host: packages, btrfs code root, sessions dir", _init),
-    "create": CommandSpec(SESSIONS_CATEGORY, "create a session: a user and a snapshot of the code root", _create),
-    "list": CommandSpec(SESSIONS_CATEGORY, "list the sessions", _list, aliases=("sessions",)),
-    "use": CommandSpec(SESSIONS_CATEGORY, "choose the shell's current session (prompt shows it)", _use),
-    "info": CommandSpec(SESSIONS_CATEGORY, "one session in detail", _info),
-    "enter": CommandSpec(SESSIONS_CATEGORY, "a login shell (or CMD) as the session's user, in its snapshot", _enter),
-    "delete": CommandSpec(SESSIONS_CATEGORY, "remove a session: its snapshot, base and user", _delete),
-    "checkpoint": CommandSpec(
-        SESSIONS_CATEGORY, "a read-only checkpoint of a session (or --delete one), outside its reach", _checkpoint
+    "check": CommandSpec(SYSTEM, "check that this host can run herodev", _check, "system_cmds:run_check"),
+    "init": CommandSpec(
+        SYSTEM,
+        "prepare this host: packages, btrfs code root, sessions dir",
+        _init,
+        "system_cmds:run_init",
+        changes=True,
     ),
-    "checkpoints": CommandSpec(SESSIONS_CATEGORY, "a session's checkpoints: id, label, created, size", _checkpoints),
-    "rewind": CommandSpec(SESSIONS_CATEGORY, "take a session back to a checkpoint (its state is kept first)", _rewind),
-    "fork": CommandSpec(SESSIONS_CATEGORY, "a new session starting from a session's state or checkpoint", _fork),
-    "limit": CommandSpec(SESSIONS_CATEGORY, "change a session's memory, CPU and task limits", _limit),
-    "exec": CommandSpec(SESSIONS_CATEGORY, "run CMD in a session without a terminal: status, stdout, stderr", _exec),
-    "setup": CommandSpec(SESSIONS_CATEGORY, "run the session's setup hooks (.herodev/setup) again", _setup),
-    "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu),
-    "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df),
-    "log": CommandSpec(OPERATIONS, "the audit log: who changed what, when, and how it ended", _log),
-    "repair": CommandSpec(OPERATIONS, "fix what a crash left: half-made sessions, stale snapshots and mounts", _repair),
-    "prune": CommandSpec(OPERATIONS, "delete sessions idle for a while that hold no work", _prune),
-    "pull": CommandSpec(OPERATIONS, "fetch and fast-forward the code root's repositories", _pull),
-    "repos": CommandSpec(REPOSITORIES, "git repositories under the code root (or in a session)", _repos),
-    "reorganize": CommandSpec(REPOSITORIES, "move repositories to <server>/<org>/<repo> by remote URL", _reorganize),
-    "changes": CommandSpec(CHANGES, "repositories with uncommitted changes or unpushed commits", _changes),
-    "diff": CommandSpec(CHANGES, "the changes themselves: staged, unstaged, unpushed commits", _diff),
-    "commit": CommandSpec(CHANGES, "commit all changes in the changed (or named) repositories", _commit),
-    "push": CommandSpec(CHANGES, "push each repository's current branch to the code root's remote", _push),
+    "create": CommandSpec(
+        SESSIONS_CATEGORY,
+        "create a session: a user and a snapshot of the code root",
+        _create,
+        "session_cmds:run_create",
+        changes=True,
+        session_arg=_NAME,
+    ),
+    "list": CommandSpec(SESSIONS_CATEGORY, "list the sessions", _list, "session_cmds:run_list", aliases=("sessions",)),
+    "use": CommandSpec(
+        SESSIONS_CATEGORY,
+        "choose the shell's current session (prompt shows it)",
+        _use,
+        "session_cmds:run_use",
+        session_arg=_NAME,
+    ),
+    "info": CommandSpec(SESSIONS_CATEGORY, "one session in detail", _info, "session_cmds:run_info", session_arg=_NAME),
+    "enter": CommandSpec(
+        SESSIONS_CATEGORY,
+        "a login shell (or CMD) as the session's user, in its snapshot",
+        _enter,
+        "session_cmds:run_enter",
+        changes=True,
+        session_arg=_NAME,
+    ),
+    "delete": CommandSpec(
+        SESSIONS_CATEGORY,
+        "remove a session: its snapshot, base and user",
+        _delete,
+        "session_cmds:run_delete",
+        changes=True,
+        session_arg=_NAME,
+    ),
+    "checkpoint": CommandSpec(
+        SESSIONS_CATEGORY,
+        "a read-only checkpoint of a session (or --delete one), outside its reach",
+        _checkpoint,
+        "checkpoint_cmds:run_checkpoint",
+        changes=True,
+        session_arg=_NAME,
+    ),
+    "checkpoints": CommandSpec(
+        SESSIONS_CATEGORY,
+        "a session's checkpoints: id, label, created, size",
+        _checkpoints,
+        "checkpoint_cmds:run_checkpoints",
+        session_arg=_NAME,
+    ),
+    "rewind": CommandSpec(
+        SESSIONS_CATEGORY,
+        "take a session back to a checkpoint (its state is kept first)",
+        _rewind,
+        "checkpoint_cmds:run_rewind",
+        changes=True,
+        session_arg=_NAME,
+    ),
+    "fork": CommandSpec(
+        SESSIONS_CATEGORY,
+        "a new session starting from a session's state or checkpoint",
+        _fork,
+        "checkpoint_cmds:run_fork",
+        changes=True,
+        session_arg=_NAME,
+    ),
+    "limit": CommandSpec(
+        SESSIONS_CATEGORY,
+        "change a session's memory, CPU and task limits",
+        _limit,
+        "agent_cmds:run_limit",
+        session_arg=_NAME,
+    ),
+    "exec": CommandSpec(
+        SESSIONS_CATEGORY,
+        "run CMD in a session without a terminal: status, stdout, stderr",
+        _exec,
+        "agent_cmds:run_exec",
+        session_arg=_NAME,
+    ),
+    "setup": CommandSpec(
+        SESSIONS_CATEGORY,
+        "run the session's setup hooks (.herodev/setup) again",
+        _setup,
+        "agent_cmds:run_setup",
+        session_arg=_NAME,
+    ),
+    "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu, None),
+    "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df, "ops_cmds:run_df"),
+    "log": CommandSpec(
+        OPERATIONS,
+        "the audit log: who changed what, when, and how it ended",
+        _log,
+        "ops_cmds:run_log",
+        session_arg=_OPT,
+    ),
+    "repair": CommandSpec(
+        OPERATIONS,
+        "fix what a crash left: half-made sessions, stale snapshots and mounts",
+        _repair,
+        "ops_cmds:run_repair",
+        changes=True,
+    ),
+    "prune": CommandSpec(
+        OPERATIONS,
+        "delete sessions idle for a while that hold no work",
+        _prune,
+        "ops_cmds:run_prune",
+        changes=True,
+    ),
+    "pull": CommandSpec(
+        OPERATIONS,
+        "fetch and fast-forward the code root's repositories",
+        _pull,
+        "ops_cmds:run_pull",
+        changes=True,
+        session_arg=_OPT,
+    ),
+    "repos": CommandSpec(
+        REPOSITORIES,
+        "git repositories under the code root (or in a session)",
+        _repos,
+        "repo_cmds:run_repos",
+        session_arg=_OPT,
+    ),
+    "reorganize": CommandSpec(
+        REPOSITORIES,
+        "move repositories to <server>/<org>/<repo> by remote URL",
+        _reorganize,
+        "repo_cmds:run_reorganize",
+        changes=True,
+        session_arg=_OPT,
+    ),
+    "changes": CommandSpec(
+        CHANGES,
+        "repositories with uncommitted changes or unpushed commits",
+        _changes,
+        "change_cmds:run_changes",
+        session_arg=_OPT,
+    ),
+    "diff": CommandSpec(
+        CHANGES,
+        "the changes themselves: staged, unstaged, unpushed commits",
+        _diff,
+        "change_cmds:run_diff",
+        session_arg=_OPT,
+    ),
+    "commit": CommandSpec(
+        CHANGES,
+        "commit all changes in the changed (or named) repositories",
+        _commit,
+        "change_cmds:run_commit",
+        changes=True,
+        session_arg=_OPT,
+    ),
+    "push": CommandSpec(
+        CHANGES,
+        "push each repository's current branch to the code root's remote",
+        _push,
+        "change_cmds:run_push",
+        changes=True,
+        session_arg=_OPT,
+    ),
 }
+
+
+def canonical(name: str) -> str | None:
+    """The command a name or alias stands for (`sessions` -> `list`), None when unknown."""
+    if name in COMMANDS:
+        return name
+    for command, spec in COMMANDS.items():
+        if name in spec.aliases:
+            return command
+    return None
+
+
+def session_of(spec: CommandSpec, args: argparse.Namespace | None, current: str | None) -> str | None:
+    """The session a parsed command acts on (its audit line's session); None when it acts on none.
+
+    args is None when parsing failed (a usage error): then only the session in use is known.
+    """
+    if spec.session_arg is None:
+        return None
+    named = getattr(args, spec.session_arg, None) if args is not None else None
+    return named if isinstance(named, str) and named else current
 
 
 def build(name: str, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -1,10 +1,14 @@
-"""Splitting command text (-c, stdin scripts, a REPL line) into single commands.
+"""Splitting command text (-c, stdin scripts, a REPL line) into single commands, and joining words back.
 
 ';' and newlines separate commands unless quoted; '#' starts a comment at a word start.
 cmd2 would otherwise treat ';' as a terminator and drop everything after it.
 """
 
 from __future__ import annotations
+
+import re
+
+from herodev_shell.errors import EXIT_USAGE, HerodevError
 
 
 def split_commands(text: str) -> list[str]:
@@ -47,3 +51,29 @@ def _flush(current: list[str], commands: list[str]) -> None:
     if line:
         commands.append(line)
     current.clear()
+
+
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def join_for_shell_line(argv: list[str]) -> str:
+    """argv -> one line that cmd2's tokenizer and our ';' splitter give back word for word.
+
+    cmd2 does not undo shlex.join's '"'"' trick, so each word is wrapped whole in single
+    quotes, or in double quotes when it holds a single quote (then it must hold no '"' or '\\').
+    """
+    words = []
+    for word in argv:
+        if _SAFE_WORD.fullmatch(word):  # fullmatch: "$" would pass a trailing newline unquoted
+            words.append(word)
+        elif "'" not in word:
+            words.append(f"'{word}'")
+        elif '"' not in word and "\\" not in word:
+            words.append(f'"{word}"')
+        else:
+            raise HerodevError(
+                f"cannot pass {word!r} through the command line: it mixes both kinds of quotes",
+                hint="put the command in a script and run that, or use -c with your own quoting",
+                exit_code=EXIT_USAGE,
+            )
+    return " ".join(words)

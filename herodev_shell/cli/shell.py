@@ -12,6 +12,7 @@ from cmd2 import Cmd2ArgparseError
 
 from herodev_shell.cli import commands, dispatch, parsers
 from herodev_shell.cli.commands.base import build_parser, parser_for
+from herodev_shell.cli.commands.menu_cmds import MenuCommands
 from herodev_shell.cli.context import ONE_SHOT, SHELL, AppContext
 from herodev_shell.cli.help_text import help_listing
 from herodev_shell.cli.scripting import split_commands
@@ -70,7 +71,7 @@ class HerodevShell(cmd2.Cmd):
             allow_redirection=False,
             terminators=[],  # ';' is split by us, quote-aware, so nothing after it is dropped
             shortcuts={},
-            command_sets=commands.shell_command_sets(),
+            command_sets=[MenuCommands()],  # commands only this shell has (menu)
             include_py=False,
             include_ipy=False,
             persistent_history_file=history_file() if ctx.interactive else "",
@@ -84,6 +85,7 @@ class HerodevShell(cmd2.Cmd):
             self._keep_prompt_text_exact()
         self.hidden_commands.extend(_HIDDEN_BUILTINS)
         self.exit_code = 0
+        self.last_args: Any = None  # the parsed arguments of the command now running
         self.default_error = "unknown command {}"
         if not ctx.renderer.color:
             self.allow_style = cmd2.rich_utils.AllowStyle.NEVER
@@ -184,6 +186,7 @@ class HerodevShell(cmd2.Cmd):
     def onecmd(self, statement: cmd2.Statement | str, *, add_to_history: bool = True) -> bool:
         """Run one command; herodev's errors, usage errors and surprises all set exit_code here."""
         self.exit_code = 0
+        self.last_args = None
         failure: str | None = None
         try:
             return super().onecmd(statement, add_to_history=add_to_history)
@@ -202,7 +205,8 @@ class HerodevShell(cmd2.Cmd):
         finally:
             if not isinstance(statement, cmd2.Statement):  # a Statement is a str too: test the class
                 statement = self.statement_parser.parse(statement)
-            dispatch.audit_command(self.ctx, statement.command, statement.arg_list, self.exit_code, failure)
+            command = parsers.canonical(statement.command) or statement.command
+            dispatch.audit_command(self.ctx, command, self.last_args, self.exit_code, failure)
         return False
 
     def termination_signal_handler(self, signum: int, frame: Any) -> None:
@@ -229,7 +233,8 @@ def _do_method(word: str, command: str) -> Any:
     spec = parsers.COMMANDS[command]
 
     def do(self: HerodevShell, args: Any) -> None:
-        args.argv = list(args.cmd2_statement.argv)
+        args.argv = list(args.cmd2_statement.argv)  # the words as typed, as in dispatch.run_argv
+        self.last_args = args  # the audit line takes the session from the parsed arguments
         result = commands.load(command)(self.ctx, args)
         if isinstance(result, int):
             self.exit_code = result
@@ -239,6 +244,8 @@ def _do_method(word: str, command: str) -> Any:
     return cmd2.with_category(spec.category)(cmd2.with_argparser(parser_for(command))(do))
 
 
-for _command in commands.HANDLERS:
+for _command in parsers.COMMANDS:
+    if not commands.runs_without_shell(_command):
+        continue  # a command set of the shell's own (menu)
     for _word in (_command, *parsers.COMMANDS[_command].aliases):
         setattr(HerodevShell, f"do_{_word}", _do_method(_word, _command))

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import pwd
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,27 +20,7 @@ from typing import Any
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
 
-# Commands whose every run is recorded (whatever their outcome).
-AUDITED = frozenset(
-    {
-        "init",
-        "create",
-        "enter",
-        "delete",
-        "commit",
-        "push",
-        "reorganize",
-        "prune",
-        "pull",
-        "repair",
-        "checkpoint",
-        "rewind",
-        "fork",
-    }
-)
-# Commands whose positional argument names the session (the others take -s NAME).
-_POSITIONAL_SESSION = frozenset({"create", "enter", "delete", "info", "checkpoint", "checkpoints", "rewind", "fork"})
-
+# Which commands are audited, and the session each acts on: their CommandSpec (cli/parsers.py).
 OK, FAILED = "ok", "failed"
 
 # Details a command adds for its audit line (init's steps, prune's deletions); the shell
@@ -79,24 +59,6 @@ def invoking_user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
         return str(os.getuid())
-
-
-def session_from_args(command: str, args: Sequence[str], current: str | None) -> str | None:
-    """Which session a command line is about: -s NAME, a positional NAME, or the one in use."""
-    for index, word in enumerate(args):
-        if word in ("-s", "--session") and index + 1 < len(args):
-            return args[index + 1]
-        if word.startswith("--session="):
-            return word.partition("=")[2]
-        if word.startswith("-s") and len(word) > 2 and not word.startswith("--"):
-            return word[2:]
-    if command in _POSITIONAL_SESSION:
-        for word in args:
-            if word == "--":
-                break
-            if not word.startswith("-"):
-                return word
-    return current
 
 
 def now_iso() -> str:

@@ -23,11 +23,13 @@ from pathlib import Path
 
 from herodev_shell.core import layout
 from herodev_shell.core.faults import maybe_fail
+from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.system import btrfs, users
 from herodev_shell.system.locking import exclusive_lock
+from herodev_shell.system.privileges import require_root
 from herodev_shell.system.runner import Runner
 
 MANUAL, SAFETY = "manual", "safety"  # made by `checkpoint`; taken by rewind before it rewinds
@@ -214,8 +216,6 @@ def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.Ses
     """
     if subvolume.parent == paths.checkpoints:
         return
-    from herodev_shell.core.sessions import read_meta
-
     quota = (read_meta(paths) or {}).get("quota")
     if isinstance(quota, int):
         btrfs.limit_exclusive(subvolume, quota, runner)
@@ -223,9 +223,7 @@ def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.Ses
 
 def create_checkpoint(settings: Settings, runner: Runner, name: str, label: str = "") -> Checkpoint:
     """`checkpoint NAME [-m LABEL]`."""
-    from herodev_shell.core.sessions import require_root
-
-    require_root("checkpoint", runner)
+    require_root("checkpoint", runner.dry_run)
     problem = label_problem(label)
     if problem:
         raise UsageError(problem)
@@ -239,9 +237,7 @@ def create_checkpoint(settings: Settings, runner: Runner, name: str, label: str 
 
 def delete_checkpoint(settings: Settings, runner: Runner, name: str, ident: str) -> Checkpoint:
     """`checkpoint --delete NAME ID`: the metadata goes first (the checkpoint stops being listed)."""
-    from herodev_shell.core.sessions import require_root
-
-    require_root("checkpoint --delete", runner)
+    require_root("checkpoint --delete", runner.dry_run)
     with exclusive_lock(settings.lock_file):
         paths = session_paths_checked(settings, name)
         found = get_checkpoint(paths, ident)
@@ -274,9 +270,7 @@ def remove_all(paths: layout.SessionPaths, runner: Runner) -> list[str]:
 
 def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: bool) -> RewindReport:
     """The session goes back to a checkpoint; the state it leaves is kept as a safety checkpoint."""
-    from herodev_shell.core.sessions import require_root
-
-    require_root("rewind", runner)
+    require_root("rewind", runner.dry_run)
     with exclusive_lock(settings.lock_file):
         paths = session_paths_checked(settings, name)
         target = get_checkpoint(paths, ident)
@@ -299,8 +293,6 @@ def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: boo
         maybe_fail("rewind:after-processes")
         safety = take(settings, runner, paths, f"before rewind to {target.id}", SAFETY)
         _swap(settings, runner, paths, Path(target.path))
-        from herodev_shell.core.sessions import read_meta, write_meta
-
         meta = read_meta(paths)
         if meta:
             with contextlib.suppress(OSError):  # a note only: the rewind itself is done

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from herodev_shell.core.checks import FAIL, PASS, WARN, CheckResult
 from herodev_shell.core.hoststate import invoking_owner, read_state, write_state
 from herodev_shell.core.settings import Settings, parse_size
 from herodev_shell.errors import HerodevError
@@ -16,18 +17,9 @@ from herodev_shell.system import btrfs, fstab, packages
 from herodev_shell.system.mounts import mount_at
 from herodev_shell.system.runner import Runner
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-
 # command on PATH -> Debian package that provides it
 REQUIRED_TOOLS = {"git": "git", "buildah": "buildah", "podman": "podman", "btrfs": "btrfs-progs"}
 SUPPORTED_DISTROS = ("ubuntu", "debian")
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    status: str  # pass | warn | fail
-    detail: str
 
 
 @dataclass(frozen=True)

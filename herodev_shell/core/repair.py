@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from herodev_shell.core.checks import PASS, WARN, CheckResult
 from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
@@ -418,10 +419,8 @@ def _repair_git(settings: Settings, runner: Runner) -> list[Repaired]:
     return results
 
 
-def check_rows(settings: Settings, runner: Runner) -> list:
+def check_rows(settings: Settings, runner: Runner) -> list[CheckResult]:
     """Rows for `check`: quotas on, and anything a crash left (warnings: repair fixes them)."""
-    from herodev_shell.core.host_setup import PASS, WARN, CheckResult
-
     if not settings.sessions_dir.exists() or not btrfs.is_btrfs(settings.code_root):
         return []
     rows = []

@@ -6,16 +6,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from herodev_shell.core import layout
+from herodev_shell.core.checks import PASS, WARN, CheckResult
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.system import users
 from herodev_shell.system.runner import Runner
-
-if TYPE_CHECKING:
-    from herodev_shell.core.host_setup import CheckResult
 
 
 def find_orphans(settings: Settings) -> list[str]:
@@ -48,8 +45,6 @@ def find_orphans(settings: Settings) -> list[str]:
 
 
 def orphan_check(settings: Settings, runner: Runner) -> list[CheckResult]:
-    from herodev_shell.core.host_setup import PASS, WARN, CheckResult
-
     where = settings.sessions_dir
     if not where.is_dir() or not os.access(where, os.R_OK | os.X_OK, effective_ids=True):
         return []

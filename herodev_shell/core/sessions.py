@@ -8,7 +8,6 @@ layout.py for where each lives.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Callable
@@ -21,10 +20,11 @@ from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import HostState, require_state
 from herodev_shell.core.limits import Limits, Usage
 from herodev_shell.core.limits import default_limits as session_limits_defaults
+from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
-from herodev_shell.errors import HerodevError, NeedsRoot, NotFound, UsageError
-from herodev_shell.system import btrfs, gitidentity, idmap, subids, users
+from herodev_shell.errors import HerodevError, NotFound, UsageError
+from herodev_shell.system import btrfs, gitidentity, idmap, privileges, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info
@@ -67,8 +67,7 @@ class DeleteReport:
 
 
 def require_root(command: str, runner: Runner) -> None:
-    if os.geteuid() != 0 and not runner.dry_run:
-        raise NeedsRoot(command)
+    privileges.require_root(command, runner.dry_run)
 
 
 def _now() -> str:
@@ -76,26 +75,6 @@ def _now() -> str:
 
 
 # --- metadata -------------------------------------------------------------------------------
-
-
-def read_meta(paths: layout.SessionPaths) -> dict[str, object] | None:
-    try:
-        data = json.loads(paths.meta.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_meta(paths: layout.SessionPaths, data: dict[str, object]) -> None:
-    tmp = paths.meta.with_name(paths.meta.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, paths.meta)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
-        raise
 
 
 def _int_or_none(value: object) -> int | None:

@@ -1,4 +1,4 @@
-"""Filesystem moves that must never overwrite: renameat2(RENAME_NOREPLACE) through libc."""
+"""Filesystem writes and moves that must be all-or-nothing: atomic replace, rename without overwrite."""
 
 from __future__ import annotations
 
@@ -30,6 +30,39 @@ def rename_noreplace(source: Path, target: Path) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), str(target) if code == errno.EEXIST else str(source))
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Replace path with text, all or nothing, and durably (file and directory fsynced).
+
+    The temporary file sits next to path as `.NAME.PID.tmp` (repair finds such leftovers of a
+    crash) and is removed when anything fails, a full disk included.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        try:
+            data = text.encode()
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in directory durable (the entry lives in the directory, not the file)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def make_parents(target: Path, stop: Path, uid: int, gid: int) -> list[Path]:

@@ -7,22 +7,20 @@ here, so commands added later complete sessions, repositories and sizes with no 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import cmd2
 
 from herodev_shell.cli import completion_data, parsers
 from herodev_shell.cli.context import AppContext
 
-if TYPE_CHECKING:
-    from herodev_shell.cli.shell import HerodevShell
-
 
 class HerodevCommands(cmd2.CommandSet):
     @property
     def ctx(self) -> AppContext:
-        app: HerodevShell = self._cmd  # type: ignore[assignment]
-        return app.ctx
+        # The shell (shell.py) carries the context; naming its class here would be an import cycle.
+        ctx: AppContext = self._cmd.ctx
+        return ctx
 
 
 class HerodevArgumentParser(cmd2.Cmd2ArgumentParser):

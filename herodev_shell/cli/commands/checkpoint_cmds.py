@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from herodev_shell.cli.commands.session_cmds import _short_time
 from herodev_shell.cli.context import AppContext
-from herodev_shell.cli.render import to_plain
+from herodev_shell.cli.render import short_time, to_plain
 from herodev_shell.core import checkpoints
 from herodev_shell.core.disk_use import human_size
 from herodev_shell.errors import UsageError
@@ -40,7 +39,7 @@ def run_checkpoints(ctx: AppContext, args: argparse.Namespace) -> int | None:
     """A session's checkpoints, oldest first."""
     name = ctx.session_name(args.name)
     found = checkpoints.list_checkpoints(ctx.settings, ctx.runner, name)
-    rows = [c.__dict__ | {"created": _short_time(c.created), "size": human_size(c.size)} for c in found]
+    rows = [c.__dict__ | {"created": short_time(c.created), "size": human_size(c.size)} for c in found]
     ctx.out(args.json).records(
         [to_plain(c) for c in found], rows, COLUMNS, empty=f"no checkpoints: 'checkpoint {name}' takes one"
     )

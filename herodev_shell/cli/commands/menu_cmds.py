@@ -8,9 +8,9 @@ import cmd2
 
 from herodev_shell.cli import completion_data
 from herodev_shell.cli.commands.base import HerodevCommands, parser_for
-from herodev_shell.cli.main import join_for_shell_line
 from herodev_shell.cli.menu import ArrowUI, LineUI, Menu
 from herodev_shell.cli.parsers import SESSIONS_CATEGORY
+from herodev_shell.cli.scripting import join_for_shell_line
 from herodev_shell.errors import UsageError
 
 

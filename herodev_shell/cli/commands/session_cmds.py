@@ -53,10 +53,14 @@ def _disk_fields(ctx: Any, names: list[str]) -> dict[str, dict[str, int | None]]
 
 
 def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
-    """`enter -- CMD` (session from `use`): argparse took CMD's first word as the name; give it back."""
+    """`enter -- CMD` (session from `use`): argparse took CMD's first word as the name; give it back.
+
+    Fixed in args itself too, so the audit line (which reads args.name) names the right session.
+    """
     argv = list(getattr(args, "argv", []) or [])  # the words as typed, set by both dispatchers
     if len(argv) > 1 and argv[1] == "--" and args.name is not None:
-        return None, [args.name, *args.command]
+        args.name, args.command = None, [args.name, *args.command]
+        return None, list(args.command)
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
