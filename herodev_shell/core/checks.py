@@ -1,4 +1,4 @@
-"""A row of `check`: what every check (host, sessions, crash leftovers) returns."""
+"""What checks return: a row of `check`, and a problem a crash left that `repair` can fix."""
 
 from __future__ import annotations
 
@@ -12,3 +12,12 @@ class CheckResult:
     name: str
     status: str  # pass | warn | fail
     detail: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    session: str | None
+    path: str
+    detail: str
+    fix: str  # what repair will do

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from herodev_shell.core.checks import PASS, WARN, CheckResult
+from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
 from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
@@ -45,15 +45,6 @@ _CHECKPOINT_KINDS = (
     "checkpoint metadata without snapshot",
     "checkpoints of a deleted session",
 )
-
-
-@dataclass(frozen=True)
-class Problem:
-    kind: str
-    session: str | None
-    path: str
-    detail: str
-    fix: str  # what repair will do
 
 
 @dataclass(frozen=True)

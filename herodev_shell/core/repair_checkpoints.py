@@ -15,16 +15,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from herodev_shell.core import checkpoints, layout
+from herodev_shell.core.checks import Problem
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.system import btrfs
 from herodev_shell.system.runner import Runner
-
-if TYPE_CHECKING:
-    from herodev_shell.core.repair import Problem
 
 HALF_CHECKPOINT = "half-made checkpoint"
 CHECKPOINT_META_ONLY = "checkpoint metadata without snapshot"
@@ -63,8 +60,6 @@ def rewind_cut_short(paths: layout.SessionPaths) -> bool:
 
 
 def problems(settings: Settings) -> list[Problem]:
-    from herodev_shell.core.repair import Problem
-
     found = []
     for paths in _session_dirs(settings):
         where, name = paths.checkpoints, paths.name
