@@ -14,9 +14,9 @@ import os
 import pwd
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from herodev_shell.core.clock import now_iso
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
 
@@ -59,10 +59,6 @@ def invoking_user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
         return str(os.getuid())
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def record(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herodev_shell.core import layout
+from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem
@@ -58,12 +59,6 @@ class RewindReport:
     safety: Checkpoint | None  # the checkpoint of the state rewind replaced
     killed: int
     planned: bool = False
-
-
-def _now() -> str:
-    from herodev_shell.core.audit import now_iso
-
-    return now_iso()
 
 
 def label_problem(label: str) -> str | None:
@@ -192,7 +187,13 @@ def take(settings: Settings, runner: Runner, paths: layout.SessionPaths, label: 
     try:
         maybe_fail("checkpoint:after-snapshot")
         count_in_session_quota(settings, runner, paths, target)
-        meta: dict[str, object] = {"id": ident, "session": paths.name, "label": label, "created": _now(), "kind": kind}
+        meta: dict[str, object] = {
+            "id": ident,
+            "session": paths.name,
+            "label": label,
+            "created": now_iso(),
+            "kind": kind,
+        }
         tmp = _meta_path(paths, ident).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(tmp, _meta_path(paths, ident))
@@ -296,7 +297,7 @@ def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: boo
         meta = read_meta(paths)
         if meta:
             with contextlib.suppress(OSError):  # a note only: the rewind itself is done
-                write_meta(paths, {**meta, "rewound_to": target.id, "rewound": _now()})
+                write_meta(paths, {**meta, "rewound_to": target.id, "rewound": now_iso()})
     return RewindReport(name, target.id, safety, killed)
 
 

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from herodev_shell.core import layout, limits
+from herodev_shell.core import layout, limits, sessions
+from herodev_shell.core.clock import now_iso
+from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.settings import Settings, parse_seconds
 from herodev_shell.errors import HerodevError
 from herodev_shell.system import captured, idmap, namespace, users
@@ -39,8 +41,6 @@ class ExecResult:
 @contextlib.contextmanager
 def session_spec(settings: Settings, runner: Runner, name: str, command: list[str]) -> Iterator[namespace.EnterSpec]:
     """What a child needs to become the session; the id-mapping fd lives as long as the block."""
-    from herodev_shell.core import sessions
-
     sessions.require_root("enter", runner)
     info = sessions.get_session(settings, name)
     user = users.lookup(info.user)
@@ -123,3 +123,24 @@ def exec_in_session(
         truncated=done.truncated,
         left_open=done.left_open,
     )
+
+
+# --- enter ----------------------------------------------------------------------------------
+
+
+def _mark_entered(paths: layout.SessionPaths) -> None:
+    """last_entered in the metadata: prune keeps sessions entered recently."""
+    meta = read_meta(paths)
+    if meta:
+        with contextlib.suppress(OSError):  # only a note for prune: a full disk must not stop enter
+            write_meta(paths, {**meta, "last_entered": now_iso()})
+
+
+def enter_session(settings: Settings, runner: Runner, name: str, command: list[str]) -> int:
+    """A login shell or command as the session user, with the snapshot at the code root."""
+    with session_spec(settings, runner, name, command) as spec:
+        if runner.dry_run:
+            runner.say(f"would enter session {name} as {spec.user}: {' '.join(command) or spec.shell}")
+            return 0
+        _mark_entered(layout.session_paths(settings, name))
+        return namespace.enter(spec)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from herodev_shell.core import checkpoints, identity, layout, sessions
+from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
 from herodev_shell.core.names import allowed_text, validate_name
@@ -83,7 +84,7 @@ def fork_session(
                 "user": new_paths.user,
                 "uid": user.uid,
                 "gid": user.gid,
-                "created": checkpoints._now(),
+                "created": now_iso(),
                 "base_generation": src_meta.get("base_generation"),
                 "code_root": os.fspath(settings.code_root),
                 "git_name": author,

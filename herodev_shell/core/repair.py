@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
+from herodev_shell.core.clock import now_iso
 from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
@@ -313,7 +314,7 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
 
 def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -> None:
     """The metadata create writes last, from what is on disk now (a create cut before it)."""
-    from herodev_shell.core import audit, sessions
+    from herodev_shell.core import sessions
     from herodev_shell.core.hoststate import require_state
     from herodev_shell.system import idmap
 
@@ -329,7 +330,7 @@ def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -
         "user": paths.user,
         "uid": user.uid,
         "gid": user.gid,
-        "created": audit.now_iso(),
+        "created": now_iso(),
         "base_generation": btrfs.subvolume_generation(paths.base, runner),
         "code_owner_uid": state.code_owner_uid,
         "code_owner_gid": state.code_owner_gid,

@@ -7,15 +7,14 @@ layout.py for where each lives.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from herodev_shell.core import identity, layout
 from herodev_shell.core import limits as limits_meta
+from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import HostState, require_state
 from herodev_shell.core.limits import Limits, Usage
@@ -68,10 +67,6 @@ class DeleteReport:
 
 def require_root(command: str, runner: Runner) -> None:
     privileges.require_root(command, runner.dry_run)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # --- metadata -------------------------------------------------------------------------------
@@ -237,7 +232,7 @@ def create_session(
                 "user": paths.user,
                 "uid": user.uid,
                 "gid": user.gid,
-                "created": _now(),
+                "created": now_iso(),
                 "base_generation": btrfs.subvolume_generation(paths.base, runner),
                 "code_owner_uid": state.code_owner_uid,
                 "code_owner_gid": state.code_owner_gid,
@@ -459,27 +454,3 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         # The metadata goes last: a delete cut short still lists the session, to be retried.
         paths.meta.unlink(missing_ok=True)
     return DeleteReport(name, paths.user, killed, tuple(work), tuple(removed), checkpoints=tuple(held))
-
-
-# --- enter ----------------------------------------------------------------------------------
-
-
-def _mark_entered(paths: layout.SessionPaths) -> None:
-    """last_entered in the metadata: prune keeps sessions entered recently."""
-    meta = read_meta(paths)
-    if meta:
-        with contextlib.suppress(OSError):  # only a note for prune: a full disk must not stop enter
-            write_meta(paths, {**meta, "last_entered": _now()})
-
-
-def enter_session(settings: Settings, runner: Runner, name: str, command: list[str]) -> int:
-    """A login shell or command as the session user, with the snapshot at the code root."""
-    from herodev_shell.core.execution import session_spec
-    from herodev_shell.system import namespace
-
-    with session_spec(settings, runner, name, command) as spec:
-        if runner.dry_run:
-            runner.say(f"would enter session {name} as {spec.user}: {' '.join(command) or spec.shell}")
-            return 0
-        _mark_entered(layout.session_paths(settings, name))
-        return namespace.enter(spec)

@@ -333,7 +333,7 @@ def test_use_chooses_the_current_session(world: HerodevEnv) -> None:
 def test_without_root_changing_commands_say_so(world: HerodevEnv) -> None:
     """In-process, with the effective uid of nobody (the interpreter's own files may not be
     readable by nobody, so a real nobody process cannot always start here)."""
-    from herodev_shell.core import sessions
+    from herodev_shell.core import execution, sessions
     from herodev_shell.core.settings import load_settings
     from herodev_shell.errors import HerodevError, NeedsRoot
     from herodev_shell.system.runner import Runner
@@ -342,7 +342,7 @@ def test_without_root_changing_commands_say_so(world: HerodevEnv) -> None:
     calls = {
         "create": lambda: sessions.create_session(settings, Runner(), "x"),
         "delete": lambda: sessions.delete_session(settings, Runner(), "x", force=True),
-        "enter": lambda: sessions.enter_session(settings, Runner(), "x", ["true"]),
+        "enter": lambda: execution.enter_session(settings, Runner(), "x", ["true"]),
     }
     os.seteuid(65534)
     try:

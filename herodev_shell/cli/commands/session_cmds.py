@@ -7,7 +7,7 @@ from typing import Any
 
 from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.render import short_time, to_plain
-from herodev_shell.core import layout, sessions
+from herodev_shell.core import execution, layout, sessions
 from herodev_shell.core.disk_use import human_size, session_usage
 from herodev_shell.errors import NotFound, UsageError
 
@@ -160,7 +160,7 @@ def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
 def run_enter(ctx: AppContext, args: argparse.Namespace) -> int | None:
     """A login shell, or CMD, as the session's user with its snapshot at the code root."""
     name, command = _enter_parts(args)
-    status = sessions.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
+    status = execution.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
     # The command's own exit status, with no message of ours: it has said what it had to.
     return status
 
