@@ -57,7 +57,6 @@ def test_arrows_point_down_only() -> None:
     assert upward == []
 
 
-
 def test_no_import_cycles() -> None:
     graph = {m: {t for t in imports_of(p) if t in MODULES and t != m} for m, p in MODULES.items()}
     cycles: list[list[str]] = []
