@@ -2,9 +2,11 @@
 
 In a session the fast path takes a read-only snapshot of it, asks btrfs which paths differ from
 the session's base (cost ~ the changes, not the tree), and opens only the repositories those
-paths fall in. Everything is read from that frozen snapshot with pygit2, so a session can
-neither race the scan nor run code through it. Where the fast path is impossible (no base,
-not btrfs) every repository is scanned, and --verbose says so.
+paths fall in. Everything is read from that frozen snapshot with pygit2 in the sandbox child
+(core/session_sandbox.py: as the session user, nosymfollow, under a deadline per repository),
+so a session can neither race the scan nor reach past its own tree through it; the parent gets
+plain data back. Where the fast path is impossible (no base, not btrfs) every repository is
+scanned, and --verbose says so. A repository that cannot be read is an error row, never an abort.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 from herodev_shell.core import layout, repos
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
+from herodev_shell.system.gitlib import CommitPatch
 from herodev_shell.system.runner import Runner
 
 FAST, FULL = "change stream", "full scan"
-READ_TIMEOUT = 600.0  # seconds a scan of one session may take before it is stopped
 Progress = Callable[[int, int], None]
 
 
@@ -133,17 +135,21 @@ def _new_commits(repo: Any, head: str | None, hide: list[str], limit: int = 1000
 
 def inspect(root: Path, relative: str, base_root: Path | None) -> RepoChange:
     """One repository's state, compared with the base when there is one (sessions)."""
+    try:
+        return _inspect(root, relative, base_root)
+    except Exception as exc:  # libgit2 on a broken repository (bad HEAD, missing parent): its row
+        message = exc.message if isinstance(exc, HerodevError) else (getattr(exc, "strerror", None) or str(exc))
+        return RepoChange(relative, None, None, None, error=f"unreadable: {message}")
+
+
+def _inspect(root: Path, relative: str, base_root: Path | None) -> RepoChange:
     from herodev_shell.system import gitlib
 
-    try:
-        workdir = root if relative == "." else gitlib.safe_join(root, relative)
-        repo = gitlib.open_repo(workdir, root)
-        info = gitlib.head_info(repo)
-        counts = gitlib.status_counts(repo)
-        ahead, behind = gitlib.ahead_behind(repo, info.upstream)
-    except (HerodevError, OSError) as exc:
-        message = exc.message if isinstance(exc, HerodevError) else str(exc)
-        return RepoChange(relative, None, None, None, error=f"unreadable: {message}")
+    workdir = root if relative == "." else gitlib.safe_join(root, relative)
+    repo = gitlib.open_repo(workdir, root)
+    info = gitlib.head_info(repo)
+    counts = gitlib.status_counts(repo)
+    ahead, behind = gitlib.ahead_behind(repo, info.upstream)
     base = _base_state(base_root, relative)
     commits, branches, stashes, changed_remotes = 0, (), len(gitlib.stash_ids(repo)), ()
     if base_root is not None:
@@ -200,14 +206,43 @@ def _full_scan(root: Path, base_root: Path | None, progress: Progress | None) ->
     return found
 
 
-def isolated(root: Path, work: Callable[[], Any]) -> Any:
-    """Read a session's repositories in a child where its tree is mounted nosymfollow and that
-    is stopped if a read blocks (see system/isolate.py)."""
-    from herodev_shell.system import gitlib
-    from herodev_shell.system.isolate import without_symlinks
+def session_repository_paths(settings: Settings, session: str, root: Path) -> list[str]:
+    """Repository paths in a session's tree, found by the sandbox (as the session user)."""
+    from herodev_shell.core import session_sandbox
+    from herodev_shell.system.sandbox import plain_relative
 
-    gitlib.load()  # import pygit2 once here, not again in every child
-    return without_symlinks(root, work, timeout=READ_TIMEOUT)
+    found = session_sandbox.read(settings, session, [root], lambda: repos.find_repository_paths(root), list[str])
+    return [p for p in found if plain_relative(p)]
+
+
+def inspect_session(
+    settings: Settings,
+    session: str,
+    root: Path,
+    base: Path | None,
+    targets: list[str] | None = None,
+    progress: Progress | None = None,
+) -> list[RepoChange]:
+    """inspect() of each target (every repository when None) in the sandbox; a repository the
+    sandbox could not read in time, or that answered nonsense, is an error row."""
+    from herodev_shell.core import session_sandbox
+    from herodev_shell.system.sandbox import Failure
+
+    if targets is None:
+        targets = session_repository_paths(settings, session, root)
+    answers = session_sandbox.read_each(
+        settings, session, [root, base], lambda r: inspect(root, r, base), targets, RepoChange, progress
+    )
+    rows = []
+    for relative, answer in zip(targets, answers, strict=True):
+        if isinstance(answer, Failure):
+            rows.append(RepoChange(relative, None, None, None, error=f"unreadable: {answer.message}"))
+        elif answer.path != relative:
+            error = "unreadable: the sandbox answered for another path"
+            rows.append(RepoChange(relative, None, None, None, error=error))
+        else:
+            rows.append(answer)
+    return rows
 
 
 def _session_paths(settings: Settings, name: str) -> layout.SessionPaths:
@@ -310,7 +345,7 @@ def _scan_frozen(
     if fast:
         mapped = map_to_repositories(root, changed)
         targets = sorted(mapped.repos)
-        found = isolated(root, lambda: [inspect(root, r, base) for r in targets]) if targets else []
+        found = inspect_session(settings, session, root, base, targets)
         outside = mapped.outside
         if base != paths.base or root != paths.scan:
             # Between checkpoints a repository's status is its state at the end; which paths
@@ -322,7 +357,7 @@ def _scan_frozen(
     else:
         if base is None:
             notes.append(f"no base snapshot {paths.base}: every repository is scanned")
-        found = isolated(root, lambda: _full_scan(root, base, progress))
+        found = inspect_session(settings, session, root, base, None, progress)
     kept = [r for r in found if r.has_changes or not only_changed]
     return ChangeReport(root, session, FAST if fast else FULL, kept, outside, notes)
 
@@ -336,7 +371,7 @@ def list_repositories(
         return _full_scan(repos.tree_root(settings, None), None, progress)
     repos.tree_root(settings, session)  # a clear error for an unknown session
     with frozen_session(settings, runner, session) as (root, _base, _notes):
-        return isolated(root, lambda: _full_scan(root, None, progress))
+        return inspect_session(settings, session, root, None, None, progress)
 
 
 def session_work_reasons(settings: Settings, runner: Runner, name: str) -> list[str]:
@@ -359,7 +394,8 @@ class RepoDiff:
     branch: str | None
     staged: str
     unstaged: str
-    commits: list[Any]  # gitlib.CommitPatch
+    commits: list[CommitPatch]
+    error: str = ""  # the repository could not be read (in time)
 
 
 @dataclass(frozen=True)
@@ -383,48 +419,79 @@ def diff(
         if start or end:
             raise UsageError("--from and --to compare checkpoints of a session", hint="pass -s NAME")
         return _diff_in(settings.code_root, None, None, names, stat_only, [])
+    from herodev_shell.core import session_sandbox
+    from herodev_shell.system import gitlib
+    from herodev_shell.system.sandbox import Failure
+
     with frozen_between(settings, runner, session, start, end) as (root, base, notes):
         report = _scan_frozen(settings, runner, session, root, base, notes, False, None, True)
-        return isolated(root, lambda: _diff_in(root, base, report, names, stat_only, report.outside))
+        targets, outside = [r.path for r in report.repos], report.outside
+        if names:
+            targets = _named(names, session_repository_paths(settings, session, root))
+        budget = gitlib.Budget()
+        answers = session_sandbox.read_each(
+            settings, session, [root, base], lambda r: _diff_one(root, base, r, stat_only, budget), targets, RepoDiff
+        )
+    result = []
+    for relative, answer in zip(targets, answers, strict=True):
+        if isinstance(answer, Failure) or answer.path != relative:
+            error = answer.message if isinstance(answer, Failure) else "the sandbox answered for another path"
+            result.append(RepoDiff(relative, None, "", "", [], error=f"unreadable: {error}"))
+        else:
+            result.append(answer)
+    return DiffReport(session, result, outside)
+
+
+def _named(names: list[str], known_paths: list[str]) -> list[str]:
+    targets = [normalise_repo_name(n) for n in names]
+    known = set(known_paths)
+    for name in targets:
+        if name not in known:
+            raise NotFound(f"no repository {name!r}", hint="'herodev repos' lists them")
+    return targets
 
 
 def _diff_in(
     root: Path, base: Path | None, report: ChangeReport | None, names: list[str], stat_only: bool, outside: list[str]
 ) -> DiffReport:
+    """The code root's diff (trusted, read here)."""
     from herodev_shell.system import gitlib
 
     if names:
-        targets = [normalise_repo_name(n) for n in names]
-        known = set(repos.find_repository_paths(root))
-        for name in targets:
-            if name not in known:
-                raise NotFound(f"no repository {name!r}", hint="'herodev repos' lists them")
+        targets = _named(names, repos.find_repository_paths(root))
     elif report is not None:
         targets = [r.path for r in report.repos]
     else:
         targets = [r.path for r in _full_scan(root, None, None) if r.has_changes]
+    budget = gitlib.Budget()
     result = []
     for relative in targets:
-        workdir = root if relative == "." else gitlib.safe_join(root, relative)
-        repo = gitlib.open_repo(workdir, root)
-        info = gitlib.head_info(repo)
-        hide = []
-        if info.upstream and (ref := repo.references.get(f"refs/remotes/{info.upstream}")) is not None:
-            hide.append(str(ref.resolve().target))
-        state = _base_state(base, relative)
-        if state:
-            hide += state.tips
-        commits = gitlib.commits_between(repo, info.head, hide, stat_only) if hide or base is not None else []
-        result.append(
-            RepoDiff(
-                relative,
-                info.branch,
-                gitlib.staged_diff(repo, stat_only),
-                gitlib.worktree_diff(repo, stat_only),
-                commits,
-            )
-        )
+        try:
+            result.append(_diff_one(root, base, relative, stat_only, budget))
+        except Exception as exc:  # a broken repository is its row
+            message = exc.message if isinstance(exc, HerodevError) else str(exc)
+            result.append(RepoDiff(relative, None, "", "", [], error=f"unreadable: {message}"))
     return DiffReport(report.session if report else None, result, outside)
+
+
+def _diff_one(root: Path, base: Path | None, relative: str, stat_only: bool, budget: Any) -> RepoDiff:
+    from herodev_shell.system import gitlib
+
+    workdir = root if relative == "." else gitlib.safe_join(root, relative)
+    repo = gitlib.open_repo(workdir, root)
+    info = gitlib.head_info(repo)
+    hide = []
+    if info.upstream and (ref := repo.references.get(f"refs/remotes/{info.upstream}")) is not None:
+        hide.append(str(ref.resolve().target))
+    state = _base_state(base, relative)
+    if state:
+        hide += state.tips
+    staged = gitlib.staged_diff(repo, stat_only, budget)
+    unstaged = gitlib.worktree_diff(repo, stat_only, budget)
+    commits = []
+    if hide or base is not None:
+        commits = gitlib.commits_between(repo, info.head, hide, stat_only, budget=budget)
+    return RepoDiff(relative, info.branch, staged, unstaged, commits)
 
 
 def normalise_repo_name(name: str) -> str:

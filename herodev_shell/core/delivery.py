@@ -1,27 +1,28 @@
 """Getting a session's work out: commit (pygit2, in the session) and push (git, from the code root).
 
-Commits are written by libgit2 as root (no hooks, no filters), after checking the repository's
-git dir holds no symbolic link that could aim those writes elsewhere; what was written is then
-chowned (fd-relative, no link followed) to whoever owns that git dir, so the session's user can
-go on working. Pushes never run git in a session repository: the code root's repository fetches
-the branch from the session's frozen scan snapshot and pushes it to the remote *it* names, with
-the operator's credentials. A session that rewrote its remote URL is reported, not obeyed.
+Commits are written by libgit2 (no hooks, no filters) in the sandbox child as the session user,
+through the session's idmapped nosymfollow view (core/session_sandbox.py): what it writes is
+stored exactly as the user's own writes are, no link can aim it elsewhere, and nothing needs a
+chown afterwards. Pushes never run git as root in a session repository: the code root's
+repository fetches the branch from the session's frozen scan snapshot, whose `upload-pack` runs
+sandboxed as the session user, and pushes it to the remote *it* names, with the operator's
+credentials. A session that rewrote its remote URL is reported, not obeyed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from herodev_shell.core import changes, layout
+from herodev_shell.core import changes, layout, session_sandbox
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
-from herodev_shell.system.isolate import without_symlinks
 from herodev_shell.system.runner import Runner
 
 DONE, SKIPPED, FAILED, PLANNED, UNCHANGED = "done", "skipped", "failed", "planned", "unchanged"
@@ -67,8 +68,8 @@ def _check_names(root: Path, names: list[str]) -> list[str]:
     return targets
 
 
-def _write_guard(root: Path, relative: str) -> tuple[Path, int, int]:
-    """The git dir we may write in, and who must own what we write there."""
+def _write_guard(root: Path, relative: str) -> Path:
+    """The git dir we may write in. A second wall: the sandbox mounts the session nosymfollow."""
     from herodev_shell.system import gitlib
 
     workdir = root if relative == "." else gitlib.safe_join(root, relative)
@@ -76,8 +77,7 @@ def _write_guard(root: Path, relative: str) -> tuple[Path, int, int]:
     links = gitlib.links_inside(git_dir)
     if links:
         raise gitlib.UnsafePath(f"symbolic link inside the git dir ({links[0]}): refused to write there")
-    info = os.lstat(git_dir)
-    return git_dir, info.st_uid, info.st_gid
+    return git_dir
 
 
 def commit(settings: Settings, runner: Runner, session: str, message: str | None, names: list[str]) -> list[Outcome]:
@@ -105,9 +105,14 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
             outcomes.append(Outcome(relative, "commit", PLANNED, detail=f"would commit {count} file(s) as {author}"))
             continue
         try:
-            # In a child where the session is mounted nosymfollow: no link planted in the
-            # repository, before or during the commit, can aim root's writes elsewhere.
-            branch, oid = without_symlinks(live, lambda r=relative: _commit_one(live, r, text, author, email))
+            # As the session user, in a child where the session is mounted nosymfollow: no link
+            # planted in the repository, before or during the commit, can aim the writes elsewhere.
+            branch, oid = session_sandbox.write(
+                settings,
+                session,
+                functools.partial(_commit_one, live, relative, text, author, email),
+                tuple[str | None, str | None],
+            )
             maybe_fail("commit:after-commit")
         except (HerodevError, OSError, GitError) as exc:
             reason = exc.message if isinstance(exc, HerodevError) else f"{getattr(exc, 'strerror', None) or exc}"
@@ -126,8 +131,7 @@ def _commit_one(live: Path, relative: str, text: str, author: str, email: str) -
 
     from herodev_shell.system import gitlib
 
-    git_dir, uid, gid = _write_guard(live, relative)
-    since = time.time() - 1.0
+    _write_guard(live, relative)
     workdir = live if relative == "." else gitlib.safe_join(live, relative)
     repo = gitlib.open_repo(workdir, live)
     branch = gitlib.head_info(repo).branch
@@ -135,10 +139,6 @@ def _commit_one(live: Path, relative: str, text: str, author: str, email: str) -
         oid = gitlib.commit_all(repo, text, author, email)
     except GitError as exc:  # a full disk or a damaged repository: that repository's failure
         raise HerodevError(str(exc)) from None
-    finally:
-        # also after a failure (a full disk): what was written must stay the user's
-        with contextlib.suppress(OSError):
-            gitlib.give_new_files_to(git_dir, uid, gid, since)
     return branch, oid
 
 
@@ -165,7 +165,7 @@ def push(
     with changes.frozen_session(settings, runner, session) as (root, base, notes):
         if names:
             targets = _check_names(root, names)
-            candidates = changes.isolated(root, lambda: [changes.inspect(root, r, base) for r in targets])
+            candidates = changes.inspect_session(settings, session, root, base, targets)
         else:
             candidates = changes._scan_frozen(settings, runner, session, root, base, notes, False, None, True).repos
         planned_commits = {o.path for o in outcomes if o.status == PLANNED}
@@ -256,8 +256,9 @@ def _push_one(
     if runner.dry_run:
         return Outcome(change.path, "push", PLANNED, branch, target, detail=f"would push {branch} to {destination}")
     session_repo = root if change.path == "." else gitlib.safe_join(root, change.path)
-    outcome = _fetch_and_push(runner, session, code_repo, session_repo, change, target, destination, notes)
-    if outcome.status == DONE and target in _session_remotes(root, change.path):
+    upload_pack = _upload_pack(settings, session, root)
+    outcome = _fetch_and_push(runner, session, code_repo, session_repo, change, target, destination, notes, upload_pack)
+    if outcome.status == DONE and target in _session_remotes(settings, session, root, change.path):
         _record_pushed(settings, session, change, target, destination)
     return outcome
 
@@ -305,6 +306,7 @@ def _fetch_and_push(
     target: str,
     destination: str,
     notes: list[str],
+    upload_pack: str,
 ) -> Outcome:
     from herodev_shell.system import git, gitlib
 
@@ -314,7 +316,7 @@ def _fetch_and_push(
     owner = os.lstat(trusted_git)
     since = time.time() - 1.0
     try:
-        fetched = git.fetch_from_untrusted(trusted, session_repo, branch, ref, runner)
+        fetched = git.fetch_from_untrusted(trusted, session_repo, branch, ref, runner, upload_pack)
         if not fetched.ok:
             return Outcome(
                 change.path, "push", FAILED, branch, target, detail=f"fetch from the session: {fetched.reason}"
@@ -332,12 +334,22 @@ def _fetch_and_push(
     return Outcome(change.path, "push", DONE if pushed.ok else FAILED, branch, target, (change.head or "")[:12], detail)
 
 
-def _session_remotes(root: Path, relative: str) -> set[str]:
+def _upload_pack(settings: Settings, session: str, root: Path) -> str:
+    """The session side of push's fetch: git upload-pack in the sandbox, as the session user."""
+    from herodev_shell.system.sandbox_exec import upload_pack_command
+
+    return upload_pack_command(session_sandbox.spec(settings, session, [root]))
+
+
+def _session_remotes(settings: Settings, session: str, root: Path, relative: str) -> set[str]:
     from herodev_shell.system import gitlib
 
-    with contextlib.suppress(HerodevError, OSError):
+    def names() -> list[str]:
         workdir = root if relative == "." else gitlib.safe_join(root, relative)
-        return set(gitlib.remote_urls(gitlib.open_repo(workdir, root)))
+        return sorted(gitlib.remote_urls(gitlib.open_repo(workdir, root)))
+
+    with contextlib.suppress(HerodevError):
+        return set(session_sandbox.read(settings, session, [root], names, list[str]))
     return set()
 
 
@@ -349,15 +361,13 @@ def _record_pushed(settings: Settings, session: str, change: changes.RepoChange,
     live = layout.session_paths(settings, session).snapshot
 
     def update() -> None:
-        git_dir, uid, gid = _write_guard(live, change.path)
-        since = time.time() - 1.0
+        _write_guard(live, change.path)
         workdir = live if change.path == "." else gitlib.safe_join(live, change.path)
         repo = gitlib.open_repo(workdir, live)
         gitlib.set_reference(repo, f"refs/remotes/{remote}/{branch}", change.head or "", "herodev push")
-        gitlib.give_new_files_to(git_dir, uid, gid, since)
 
-    with contextlib.suppress(HerodevError, OSError, ValueError):
-        without_symlinks(live, update)
+    with contextlib.suppress(HerodevError):
+        session_sandbox.write(settings, session, update, type(None))
 
 
 def _push_session_only(
@@ -375,7 +385,8 @@ def _push_session_only(
         git.init_bare(temporary, runner)
         session_repo = root if change.path == "." else gitlib.safe_join(root, change.path)
         ref = f"refs/herodev/{session}/{branch}"
-        fetched = git.fetch_from_untrusted(temporary, session_repo, branch, ref, runner)
+        upload_pack = _upload_pack(settings, session, root)
+        fetched = git.fetch_from_untrusted(temporary, session_repo, branch, ref, runner, upload_pack)
         if not fetched.ok:
             return Outcome(change.path, "push", FAILED, branch, url, detail=f"fetch from the session: {fetched.reason}")
         pushed = git.push(temporary, url, ref, branch, runner)

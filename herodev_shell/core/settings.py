@@ -33,6 +33,7 @@ _SOURCES: dict[str, tuple[str | None, str]] = {
     "cgroup": ("HERODEV_CGROUP", "herodev"),
     "exec_timeout": ("HERODEV_EXEC_TIMEOUT", "600"),
     "setup_timeout": ("HERODEV_SETUP_TIMEOUT", "900"),
+    "read_timeout": ("HERODEV_READ_TIMEOUT", "20"),
 }
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,15}$")
@@ -66,7 +67,12 @@ class Settings:
     cgroup: str = "herodev"  # the fleet's cgroup, relative to the hierarchy root (a delegated subtree under systemd)
     exec_timeout: str = "600"  # seconds, exec's default deadline
     setup_timeout: str = "900"  # seconds, one setup hook's deadline
+    read_timeout: str = "20"  # seconds one sandboxed read of session content may take
     config_file: Path | None = field(default=None, compare=False)
+
+    @property
+    def read_deadline(self) -> float:
+        return float(self.read_timeout)
 
     @property
     def sessions_dir(self) -> Path:
@@ -185,6 +191,11 @@ def load_settings(
         )
     parse_size(values["image_size"])
     _check_limits(values)
+    if not re.fullmatch(r"\d+(\.\d+)?", values["read_timeout"].strip()) or float(values["read_timeout"]) <= 0:
+        raise UsageError(
+            f"invalid read timeout {values['read_timeout']!r}",
+            hint="HERODEV_READ_TIMEOUT is a number of seconds, e.g. 20",
+        )
     kinds = {f.name: f.type for f in fields(Settings)}
     converted: dict[str, object] = {}
     for name, value in values.items():

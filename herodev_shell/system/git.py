@@ -1,15 +1,14 @@
-"""The git command line, only ever run in trusted repositories (the code root's), via the runner.
+"""The git command line, only ever run as root in trusted repositories (the code root's).
 
 Session repositories are never a git CLI working directory: their commits are fetched *from*
-them with `git upload-pack`, which runs none of the session's hooks, fsmonitor or
-`uploadpack.packObjectsHook` (git reads that key from protected config only). Every call also
-switches hooks and fsmonitor off, in case the code root's own repository carries some.
+them with `git upload-pack`, which runs in the sandbox as the session user (sandbox_exec.py).
+Every call here also switches hooks and fsmonitor off, in case the code root's own repository
+carries some.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,23 +45,13 @@ class GitOutcome:
 
 
 def fetch_from_untrusted(
-    trusted_repo: Path, untrusted_repo: Path, branch: str, into_ref: str, runner: Runner
+    trusted_repo: Path, untrusted_repo: Path, branch: str, into_ref: str, runner: Runner, upload_pack: str
 ) -> GitOutcome:
     """Copy `branch` of an untrusted repository into `into_ref` of a trusted one.
 
-    The upload-pack side is allowed to read a repository owned by another user for this one
-    call (safe.directory names exactly that repository), and runs none of its code.
+    `upload_pack` is the session side: system/sandbox_exec.py's command, which runs git
+    upload-pack as the session user in its sandbox (never as root in the session's repository).
     """
-    upload_pack = shlex.join(
-        [
-            "git",
-            "-c",
-            f"safe.directory={os.fspath(untrusted_repo)}",
-            "-c",
-            f"safe.directory={os.fspath(untrusted_repo / '.git')}",
-            "upload-pack",
-        ]
-    )
     argv = [
         *_git(trusted_repo),
         "fetch",

@@ -1,10 +1,11 @@
 """Reading and committing in git repositories with pygit2 (libgit2), never the git CLI.
 
 libgit2 runs no hooks, no core.fsmonitor, no external diff or textconv driver and no filter
-process, which is why everything herodev does inside an (untrusted) session repository as root
-goes through here. Owner validation is switched off only while a repository under a root we
-were given is opened (session repositories belong to the code owner on disk), and back on at
-once: it is a process-wide libgit2 option.
+process. For a session these functions only ever run inside the sandbox child (as the session
+user, see system/sandbox.py); the refusals here (links, gitfiles, commondir, alternates and a
+core.worktree leading out of the tree, non-regular files where git expects files) are a second
+wall, and parse those files as git and libgit2 do. Owner validation is switched off only while a
+repository under a root we were given is opened, and back on at once: it is process-wide.
 """
 
 from __future__ import annotations
@@ -23,6 +24,38 @@ from herodev_shell.errors import HerodevError
 
 class UnsafePath(HerodevError):
     """A path that leaves the tree it must stay in (a symlink, a gitfile pointing elsewhere)."""
+
+
+# What diff prints: per file and per command, then a note says the rest was left out.
+DIFF_FILE_CAP = 1 << 20
+DIFF_TOTAL_CAP = 16 << 20
+TRUNCATED = "[truncated: {what} is larger than herodev shows ({limit}); read it in the session]\n"
+# Files git reads in a git dir: a FIFO or device there would block (or feed) the reader forever.
+GIT_FILES = ("HEAD", "config", "index", "packed-refs", "commondir", "gitdir", "ORIG_HEAD", "FETCH_HEAD", "MERGE_HEAD")
+
+
+def read_regular(path: str | os.PathLike[str], limit: int = 1 << 20) -> bytes:
+    """At most `limit` bytes of a regular file; never opens a FIFO or device for a blocking
+    read, never follows a final symlink (O_NONBLOCK | O_NOFOLLOW, then fstat)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePath(f"{path}: not a regular file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def refuse_special_files(git_dir: Path) -> None:
+    """The files git opens first must be regular files (or absent); refs and objects are covered
+    by the sandbox's deadline instead."""
+    for name in GIT_FILES:
+        try:
+            mode = os.lstat(git_dir / name).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise UnsafePath(f"{name} in {git_dir.name} is not a regular file (a FIFO, device or link)")
 
 
 def _pygit2() -> Any:
@@ -70,27 +103,97 @@ def git_dir_of(workdir: Path, root: Path) -> Path:
     if stat.S_ISDIR(mode):
         git_dir = dot_git
     elif stat.S_ISREG(mode):
-        text = dot_git.read_text(errors="replace").strip()
+        text = os.fsdecode(read_regular(dot_git, 1 << 16))
         if not text.startswith("gitdir:"):
             raise UnsafePath(f"{dot_git}: not a git file")
-        target = text[len("gitdir:") :].strip()
-        git_dir = Path(os.path.normpath(workdir / target))
+        for target in gitfile_readings(text):
+            if not _inside(os.path.normpath(workdir / target), root):
+                raise UnsafePath(f"{dot_git} points outside {root}")
+        git_dir = Path(os.path.normpath(workdir / text[len("gitdir:") :].strip()))
     else:
         raise UnsafePath(f"{dot_git}: a symbolic link or special file")
     if not _inside(str(git_dir), root):
         raise UnsafePath(f"{dot_git} points outside {root}")
+    refuse_special_files(git_dir)
     common = git_dir / "commondir"
-    if common.is_file() and not _inside(str(git_dir / common.read_text().strip()), root):
-        raise UnsafePath(f"{common} points outside {root}")
+    if os.path.lexists(common):
+        for target in commondir_readings(os.fsdecode(read_regular(common, 1 << 16))):
+            if not _inside(str(git_dir / target), root):
+                raise UnsafePath(f"{common} points outside {root}")
     # Borrowed object stores outside the tree would let a session read (and push) objects of
     # repositories it cannot read itself.
     alternates = git_dir / "objects" / "info" / "alternates"
-    if alternates.is_file():
-        for line in alternates.read_text(errors="replace").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and not _inside(str(git_dir / "objects" / line), root):
+    if os.path.lexists(alternates):
+        for entry in alternates_readings(os.fsdecode(read_regular(alternates, 1 << 16))):
+            if not _inside(str(git_dir / "objects" / entry), root):
                 raise UnsafePath(f"{alternates} borrows objects from outside {root}")
     return git_dir
+
+
+def gitfile_readings(text: str) -> set[str]:
+    """The git dir a `.git` file names to git ("gitdir: " then the rest, only trailing CR/LF
+    dropped), to libgit2 (trailing whitespace dropped, then "gitdir:" and leading blanks), and
+    to us (both ends stripped)."""
+    readings = {text[len("gitdir:") :].strip()}
+    if text.startswith("gitdir: "):
+        readings.add(text[len("gitdir: ") :].rstrip("\r\n"))
+    readings.add(text.rstrip()[len("gitdir:") :].lstrip())
+    return readings - {""}
+
+
+def commondir_readings(text: str) -> set[str]:
+    """Every path a commondir file names to git (only trailing CR/LF dropped: a trailing space is
+    part of the path) and to libgit2 (all trailing whitespace dropped)."""
+    return {text.rstrip("\r\n"), text.rstrip()} - {""}
+
+
+def alternates_readings(text: str) -> list[str]:
+    """Every object dir an alternates file names, as git reads it (a line starting with '"' is a
+    C-quoted path; nothing trimmed) and as libgit2 does (the raw line, trailing whitespace off)."""
+    entries = []
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        entries.append(line)
+        entries.append(line.rstrip())
+        if line.startswith('"'):
+            unquoted = unquote_c_style(line)
+            if unquoted is not None:
+                entries.append(unquoted)
+    return [e for e in entries if e]
+
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
+
+
+def unquote_c_style(text: str) -> str | None:
+    """git's unquote_c_style: the quoted string at the start of text, None if it is malformed."""
+    if not text.startswith('"'):
+        return None
+    out: list[int] = []
+    data = text.encode("utf-8", "surrogateescape")
+    i = 1
+    while i < len(data):
+        ch = chr(data[i])
+        if ch == '"':
+            return bytes(out).decode("utf-8", "surrogateescape")
+        if ch != "\\":
+            out.append(data[i])
+            i += 1
+            continue
+        i += 1
+        if i >= len(data):
+            return None
+        esc = chr(data[i])
+        if esc in _ESCAPES:
+            out.append(ord(_ESCAPES[esc]))
+            i += 1
+        elif "0" <= esc <= "3" and i + 2 < len(data) and all("0" <= chr(c) <= "7" for c in data[i : i + 3]):
+            out.append(int(data[i : i + 3], 8))
+            i += 3
+        else:
+            return None
+    return None
 
 
 @contextlib.contextmanager
@@ -117,9 +220,13 @@ def open_repo(workdir: Path, root: Path) -> Any:
     git_dir_of(workdir, root)
     with _owner_validation_off():
         try:
-            return pygit2.Repository(str(workdir), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+            repo = pygit2.Repository(str(workdir), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
         except pygit2.GitError as exc:
             raise HerodevError(f"{workdir}: not a readable git repository ({exc})") from None
+    # core.worktree can point the working tree anywhere: only our tree is read
+    if repo.workdir and not _inside(repo.workdir, root):
+        raise UnsafePath(f"{workdir}: core.worktree points outside {root}")
+    return repo
 
 
 # --- what a repository says about itself ------------------------------------------------------
@@ -265,31 +372,77 @@ class CommitPatch:
     text: str  # the patch, or the --stat summary
 
 
-def _diff_text(diff: Any, stat_only: bool) -> str:
+class Budget:
+    """What one command may still print; shared by every diff it makes."""
+
+    def __init__(self, total: int = DIFF_TOTAL_CAP) -> None:
+        self.left = total
+
+
+def _size(repo: Any, side: Any) -> int:
+    """A file's size without loading it: the workdir's stat or the object header."""
+    if side.size:
+        return int(side.size)
+    with contextlib.suppress(Exception):
+        if side.id.raw != bytes(len(side.id.raw)):
+            return int(repo.odb.read_header(side.id)[1])
+    return 0
+
+
+def _diff_text(diff: Any, stat_only: bool, budget: Any = None, repo: Any = None) -> str:
+    """The patch (or --stat) of diff, each file cut at DIFF_FILE_CAP and the whole at the budget,
+    with a note where something was left out; a file too large is never expanded in memory."""
     pygit2 = _pygit2()
+    budget = budget if budget is not None else Budget()
+    if not len(diff):
+        return ""
     if stat_only:
-        if not len(diff):
-            return ""
-        return diff.stats.format(pygit2.enums.DiffStatsFormat.FULL | pygit2.enums.DiffStatsFormat.INCLUDE_SUMMARY, 80)
-    return diff.patch or ""
+        text = diff.stats.format(pygit2.enums.DiffStatsFormat.FULL | pygit2.enums.DiffStatsFormat.INCLUDE_SUMMARY, 80)
+        return _spend(text, budget)
+    parts = []
+    for index, delta in enumerate(diff.deltas):
+        if budget.left <= 0:
+            parts.append(TRUNCATED.format(what="this diff", limit=_mib(DIFF_TOTAL_CAP)))
+            break
+        name = delta.new_file.path or delta.old_file.path
+        if repo is not None and max(_size(repo, delta.old_file), _size(repo, delta.new_file)) > 4 * DIFF_FILE_CAP:
+            parts.append(f"diff --git a/{name} b/{name}\n" + TRUNCATED.format(what=name, limit=_mib(4 * DIFF_FILE_CAP)))
+            continue
+        patch = diff[index]
+        text = patch.text if patch is not None else ""
+        if text and len(text) > DIFF_FILE_CAP:
+            text = text[:DIFF_FILE_CAP] + "\n" + TRUNCATED.format(what=name, limit=_mib(DIFF_FILE_CAP))
+        parts.append(_spend(text or "", budget))
+    return "".join(parts)
 
 
-def staged_diff(repo: Any, stat_only: bool = False) -> str:
+def _spend(text: str, budget: Any) -> str:
+    if len(text) > budget.left:
+        text = text[: max(budget.left, 0)] + "\n" + TRUNCATED.format(what="this diff", limit=_mib(DIFF_TOTAL_CAP))
+    budget.left -= len(text)
+    return text
+
+
+def _mib(size: int) -> str:
+    return f"{size >> 20} MiB"
+
+
+def staged_diff(repo: Any, stat_only: bool = False, budget: Any = None) -> str:
     if repo.head_is_unborn:
         names = sorted(entry.path for entry in repo.index)
         return "".join(f"new file (staged): {name}\n" for name in names)
-    return _diff_text(repo.diff("HEAD", cached=True), stat_only)
+    return _diff_text(repo.diff("HEAD", cached=True), stat_only, budget, repo)
 
 
-def worktree_diff(repo: Any, stat_only: bool = False) -> str:
+def worktree_diff(repo: Any, stat_only: bool = False, budget: Any = None) -> str:
     """Index -> working tree, untracked files included with their content."""
     flags = _pygit2().enums.DiffOption
     diff = repo.diff(flags=flags.INCLUDE_UNTRACKED | flags.RECURSE_UNTRACKED_DIRS | flags.SHOW_UNTRACKED_CONTENT)
-    return _diff_text(diff, stat_only)
+    return _diff_text(diff, stat_only, budget, repo)
 
 
 def commits_between(
-    repo: Any, head: str | None, hide: list[str], stat_only: bool = False, limit: int = 200
+    repo: Any, head: str | None, hide: list[str], stat_only: bool = False, limit: int = 200, budget: Any = None
 ) -> list[CommitPatch]:
     """Commits reachable from head and from none of `hide` (upstream, base), newest first."""
     pygit2 = _pygit2()
@@ -300,13 +453,14 @@ def commits_between(
         with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
             walker.hide(pygit2.Oid(hex=oid))
     commits = []
+    budget = budget if budget is not None else Budget()
     for commit in walker:
-        if len(commits) >= limit:
+        if len(commits) >= limit or budget.left <= 0:
             break
         diff = repo.diff(commit.parents[0], commit) if commit.parents else commit.tree.diff_to_tree(swap=True)
         author = f"{commit.author.name} <{commit.author.email}>"
         summary = commit.message.splitlines()[0] if commit.message else ""
-        commits.append(CommitPatch(str(commit.id), summary, author, _diff_text(diff, stat_only)))
+        commits.append(CommitPatch(str(commit.id), summary, author, _diff_text(diff, stat_only, budget, repo)))
     return commits
 
 

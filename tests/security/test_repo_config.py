@@ -175,37 +175,88 @@ def test_pygit2_owner_validation_stays_on_for_everything_else(sw: tuple[HerodevE
         pygit2.Repository(str(repo_path))  # owned by the code owner, not by us (root)
 
 
-def test_writes_into_a_session_follow_no_symbolic_link(tmp_path: Path) -> None:
-    """The isolated writer sees the session nosymfollow: a link is never followed, even one
-    that appears after every check."""
-    from herodev_shell.errors import HerodevError
-    from herodev_shell.system.isolate import without_symlinks
+def _nobody_tree() -> tuple[Path, Path]:
 
-    tree = tmp_path / "tree"
+    from tests.conftest import make_traversable_dir
+
+    base = make_traversable_dir("herodev-sandbox-")
+    tree, outside = base / "tree", base / "outside"
     tree.mkdir()
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (tree / "link").symlink_to(outside)
-
-    def write_through_link() -> str:
-        (tree / "link" / "planted").write_text("x")
-        return "written"
-
-    with pytest.raises(HerodevError, match="Too many levels of symbolic links"):
-        without_symlinks(tree, write_through_link)
-    assert not (outside / "planted").exists()
-    assert without_symlinks(tree, lambda: (tree / "plain").write_text("ok")) == 2
-    assert (tree / "plain").read_text() == "ok"  # plain writes still land (in the real tree)
-    assert write_through_link() == "written"  # control: outside the isolation the link is followed
+    outside.mkdir(mode=0o777)
+    outside.chmod(0o777)
+    os.chown(tree, 65534, 65534)
+    return base, tree
 
 
-def test_a_read_that_blocks_is_stopped_not_waited_for(tmp_path: Path) -> None:
-    """A FIFO where git expects a file would block a read forever: the reader is killed."""
+def _nobody_spec(tree: Path, writable: bool, timeout: float = 20.0) -> object:
+    from herodev_shell.system import sandbox
+
+    identity = sandbox.Identity("nobody", 65534, 65534)
+    return sandbox.Spec(identity, (tree,), None, writable, sandbox.Limits(timeout=timeout))
+
+
+def test_writes_into_a_session_follow_no_symbolic_link() -> None:
+    """The sandbox sees the session nosymfollow: a link is never followed, even one that appears
+    after every check (the kernel refuses it, whoever placed it and whenever)."""
+    import shutil
+
     from herodev_shell.errors import HerodevError
-    from herodev_shell.system.isolate import without_symlinks
+    from herodev_shell.system import sandbox
 
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    os.mkfifo(tree / "HEAD")
-    with pytest.raises(HerodevError, match="took longer than 1s"):
-        without_symlinks(tree, lambda: (tree / "HEAD").read_text(), timeout=1)
+    base, tree = _nobody_tree()
+    outside = base / "outside"
+    try:
+        (tree / "link").symlink_to(outside)
+
+        def write_through_link() -> str:
+            (tree / "link" / "planted").write_text("x")
+            return "written"
+
+        with pytest.raises(HerodevError, match="Too many levels of symbolic links"):
+            sandbox.run(_nobody_spec(tree, True), write_through_link)  # type: ignore[arg-type]
+        assert not (outside / "planted").exists()
+        assert sandbox.run(_nobody_spec(tree, True), lambda: (tree / "plain").write_text("ok")) == 2  # type: ignore[arg-type]
+        assert (tree / "plain").read_text() == "ok"  # plain writes still land (in the real tree)
+        assert (tree / "plain").stat().st_uid == 65534  # ... as the sandbox's user, not root
+        with pytest.raises(HerodevError, match="Read-only file system"):
+            sandbox.run(_nobody_spec(tree, False), lambda: (tree / "ro").write_text("no"))  # type: ignore[arg-type]
+        assert write_through_link() == "written"  # control: outside the sandbox the link is followed
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_read_that_blocks_is_stopped_killed_and_reaped() -> None:
+    """A FIFO where git expects a file would block a read forever: the child is killed and
+    reaped at the deadline, and the next item still gets its answer."""
+    import shutil
+    import time
+
+    from herodev_shell.system import sandbox
+
+    base, tree = _nobody_tree()
+    try:
+        os.mkfifo(tree / "HEAD")
+        (tree / "ok").write_text("fine")
+        started = time.monotonic()
+        answers = list(
+            sandbox.run_each(
+                _nobody_spec(tree, False, timeout=1),  # type: ignore[arg-type]
+                lambda name: (tree / name).read_text(),
+                ["HEAD", "ok"],
+            )
+        )
+        assert time.monotonic() - started < 10
+        assert isinstance(answers[0], sandbox.Failure) and "stopped after 1s" in answers[0].message
+        assert answers[1] == "fine"
+        children = [p for p in os.listdir("/proc") if p.isdigit() and _parent_of(p) == os.getpid()]
+        assert children == []  # killed and reaped: no zombie, no survivor
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _parent_of(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
