@@ -3,7 +3,7 @@
 #     python3 -m herodev_shell.cli.completion_scripts --write
 # Install: copy to /usr/share/bash-completion/completions/herodev (or source it in ~/.bashrc).
 
-_herodev_commands='check init create list sessions use info enter delete checkpoint checkpoints rewind fork menu df log repair prune pull repos reorganize changes diff commit push help'
+_herodev_commands='check init create list sessions use info enter delete checkpoint checkpoints rewind fork limit exec setup mcp menu df log repair prune pull repos reorganize changes diff commit push help'
 _herodev_global_opts='-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --config --code-root --version'
 _herodev_global_vals='-c= --command= --config=files --code-root=files'
 
@@ -13,9 +13,9 @@ _herodev_spec() {
     case "$1" in
         check) opts='-h --help --json'; vals=''; pos='' ;;
         init) opts='-h --help --size --image --no-packages --reformat --migrate --json'; vals='--size=sizes --image=files'; pos='' ;;
-        create) opts='-h --help --quota --git-name --git-email --json'; vals='--quota=sizes --git-name= --git-email='; pos='' ;;
-        list) opts='-h --help --json'; vals=''; pos='' ;;
-        sessions) opts='-h --help --json'; vals=''; pos='' ;;
+        create) opts='-h --help --quota --git-name --git-email --memory --cpus --tasks --no-setup --json'; vals='--quota=sizes --git-name= --git-email= --memory=sizes --cpus= --tasks='; pos='' ;;
+        list) opts='-h --help --usage --json'; vals=''; pos='' ;;
+        sessions) opts='-h --help --usage --json'; vals=''; pos='' ;;
         use) opts='-h --help --clear'; vals=''; pos=sessions ;;
         info) opts='-h --help --json'; vals=''; pos=sessions ;;
         enter) opts='-h --help'; vals=''; pos='sessions rest*' ;;
@@ -23,7 +23,11 @@ _herodev_spec() {
         checkpoint) opts='-h --help -m --message --delete --json'; vals='-m= --message='; pos='sessions ' ;;
         checkpoints) opts='-h --help --json'; vals=''; pos=sessions ;;
         rewind) opts='-h --help -f --force --json'; vals=''; pos='sessions ' ;;
-        fork) opts='-h --help --from --json'; vals=--from=; pos='sessions ' ;;
+        fork) opts='-h --help --from --no-setup --json'; vals=--from=; pos='sessions ' ;;
+        limit) opts='-h --help --fleet --memory --cpus --tasks --json'; vals='--memory=sizes --cpus= --tasks='; pos=sessions ;;
+        exec) opts='-h --help --timeout -C --cwd --json'; vals='--timeout= -C=files --cwd=files'; pos='sessions rest*' ;;
+        setup) opts='-h --help --json'; vals=''; pos=sessions ;;
+        mcp) opts='-h --help'; vals=''; pos='' ;;
         menu) opts='-h --help'; vals=''; pos='' ;;
         df) opts='-h --help --json'; vals=''; pos='' ;;
         log) opts='-h --help -s --session --last --json'; vals='-s=sessions --session=sessions --last='; pos='' ;;

@@ -196,6 +196,10 @@ def _fork(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+def _mcp(parser: argparse.ArgumentParser) -> None:
+    """No arguments: an MCP client starts it and speaks the protocol on its stdin and stdout."""
+
+
 def _menu(parser: argparse.ArgumentParser) -> None:
     """No arguments: the menu asks for everything."""
 
@@ -410,6 +414,12 @@ COMMANDS: dict[str, CommandSpec] = {
         _setup,
         "agent_cmds:run_setup",
         session_arg=_NAME,
+    ),
+    "mcp": CommandSpec(
+        SESSIONS_CATEGORY,
+        "a Model Context Protocol server on stdio: the same operations as tools (each call audited)",
+        _mcp,
+        "checkpoint_cmds:run_mcp",
     ),
     "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu, None),
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df, "ops_cmds:run_df"),

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from herodev_shell.core import checkpoints, identity, layout, sessions
+from herodev_shell.core import checkpoints, identity, layout, limits, sessions
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
@@ -71,6 +71,9 @@ def fork_session(
             btrfs.snapshot(source, new_paths.snapshot, runner)
             undo.append((str(new_paths.snapshot), lambda: btrfs.delete_subvolume(new_paths.snapshot, runner)))
             maybe_fail("fork:after-snapshot")
+            # The source's limits, enforced from the start (create's order: cgroup before metadata).
+            undo.append((f"cgroup of {new_paths.user}", lambda: limits.remove_session_group(settings, new)))
+            limits.prepare_group(settings, new, limits.from_meta(src_meta))
             quota = src_meta.get("quota")
             if isinstance(quota, int):
                 btrfs.limit_exclusive(new_paths.snapshot, quota, runner)

@@ -46,6 +46,16 @@ def pieces(world: HerodevEnv, name: str) -> list[str]:
     return sorted(p.name for p in world.sessions_dir.iterdir() if p.name.split(".")[0] == user)
 
 
+def has_process(uid: int) -> bool:
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                return True
+        except FileNotFoundError:
+            continue  # gone since the listing
+    return False
+
+
 def read_in_session(world: HerodevEnv, name: str, relative: str) -> str:
     return in_session(world, name, f"cat {relative}")
 
@@ -130,7 +140,7 @@ def test_rewind_keeps_the_current_state_and_refuses_running_processes(gw: tuple[
         try:
             uid = pwd.getpwnam(world.user("rw")).pw_uid
             deadline = time.monotonic() + 30
-            while not any(os.stat(f"/proc/{p}").st_uid == uid for p in os.listdir("/proc") if p.isdigit()):
+            while not has_process(uid):
                 assert time.monotonic() < deadline, "the session's sleep never started"
                 time.sleep(0.1)
             refused = world.run("rewind", "rw", "1")

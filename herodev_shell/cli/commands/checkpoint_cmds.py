@@ -1,4 +1,4 @@
-"""Checkpoint commands: checkpoint (and --delete), checkpoints, rewind, fork."""
+"""Checkpoint commands: checkpoint (and --delete), checkpoints, rewind, fork; and mcp, their agent face."""
 
 from __future__ import annotations
 
@@ -82,4 +82,21 @@ def run_fork(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.message(f"created session {info.name} ({info.notes[0]}): user {info.user}, snapshot {info.path}")
     if failure:
         raise failure
+    return None
+
+
+def run_mcp(ctx: AppContext, args: argparse.Namespace) -> int | None:
+    """Serve MCP on stdio until the client hangs up (the SDK is imported only now)."""
+    import sys
+
+    try:
+        from herodev_shell.cli import mcp_server
+    except ImportError as exc:
+        raise UsageError(
+            f"the MCP server needs the 'mcp' package ({exc.name} is missing)",
+            hint="install herodev again (./install.sh), or: pip install mcp",
+        ) from None
+    if sys.stdin.isatty():
+        ctx.renderer.note("herodev mcp speaks the Model Context Protocol on stdin/stdout: start it from an MCP client")
+    mcp_server.serve(ctx)
     return None
