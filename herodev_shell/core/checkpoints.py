@@ -73,8 +73,7 @@ def label_problem(label: str) -> str | None:
 
 def validate_id(ident: str) -> str:
     """An id is a positive integer: nothing that could name a path."""
-    ident = ident.strip()
-    if not _ID_RE.match(ident):
+    if not _ID_RE.fullmatch(ident):  # fullmatch: '$' would let a trailing newline through
         raise UsageError(f"invalid checkpoint id {ident!r}", hint="an id is a number: 'herodev checkpoints NAME'")
     return ident
 
@@ -117,7 +116,7 @@ def ids_on_disk(paths: layout.SessionPaths) -> list[str]:
     except OSError:
         return []
     found = {n.removesuffix(".json") for n in names}
-    return sorted((n for n in found if _ID_RE.match(n)), key=int)
+    return sorted((n for n in found if _ID_RE.fullmatch(n)), key=int)
 
 
 def _from_meta(paths: layout.SessionPaths, ident: str, meta: dict[str, object]) -> Checkpoint:
@@ -260,7 +259,7 @@ def remove_all(paths: layout.SessionPaths, runner: Runner) -> list[str]:
         target = paths.checkpoints / entry
         if btrfs.is_subvolume(target):
             btrfs.delete_subvolume_tree(target, runner)
-            if _ID_RE.match(entry):
+            if _ID_RE.fullmatch(entry):
                 removed.append(entry)
     if not runner.dry_run:
         for entry in os.listdir(paths.checkpoints):

@@ -80,12 +80,12 @@ def problems(settings: Settings) -> list[Problem]:
         except OSError:
             continue
         for entry in sorted(entries):
-            if _ID_RE.match(entry) and f"{entry}.json" not in entries and _is_subvolume(where / entry):
+            if _ID_RE.fullmatch(entry) and f"{entry}.json" not in entries and _is_subvolume(where / entry):
                 found.append(Problem(HALF_CHECKPOINT, name, str(where / entry), "no metadata", "delete it"))
             if entry.endswith(".tmp"):
                 found.append(Problem(CHECKPOINT_META_ONLY, name, str(where / entry), "half-written", "delete it"))
             stem = entry.removesuffix(".json")
-            if stem != entry and _ID_RE.match(stem) and not _is_subvolume(where / stem):
+            if stem != entry and _ID_RE.fullmatch(stem) and not _is_subvolume(where / stem):
                 found.append(Problem(CHECKPOINT_META_ONLY, name, str(where / entry), "no snapshot", "delete it"))
     return found
 
