@@ -4,7 +4,7 @@
 # Install: copy to /usr/share/bash-completion/completions/herodev (or source it in ~/.bashrc).
 
 _herodev_commands='check init create list sessions use info enter delete checkpoint checkpoints rewind fork limit exec setup mcp menu df log repair prune pull repos reorganize changes diff commit push help'
-_herodev_global_opts='-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --config --code-root --version'
+_herodev_global_opts='-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --no-pager --config --code-root --version'
 _herodev_global_vals='-c= --command= --config=files --code-root=files'
 
 # _herodev_spec CMD: opts (its options), vals (options taking a value, as OPTION=KIND) and
@@ -30,7 +30,7 @@ _herodev_spec() {
         mcp) opts='-h --help'; vals=''; pos='' ;;
         menu) opts='-h --help'; vals=''; pos='' ;;
         df) opts='-h --help --json'; vals=''; pos='' ;;
-        log) opts='-h --help -s --session --last --json'; vals='-s=sessions --session=sessions --last='; pos='' ;;
+        log) opts='-h --help -s --session --last --all --json'; vals='-s=sessions --session=sessions --last='; pos='' ;;
         repair) opts='-h --help --json'; vals=''; pos='' ;;
         prune) opts='-h --help --older-than --dry-run --json'; vals=--older-than=; pos='' ;;
         pull) opts='-h --help -s --session --json'; vals='-s=sessions --session=sessions'; pos='repos*' ;;

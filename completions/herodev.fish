@@ -3,7 +3,7 @@
 #     python3 -m herodev_shell.cli.completion_scripts --write
 # Install: copy to ~/.config/fish/completions/ (or /usr/share/fish/vendor_completions.d/).
 
-set -g __herodev_global_opts '-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --config --code-root --version'
+set -g __herodev_global_opts '-h --help -c --command -f --force --json --no-color -v --verbose -n --dry-run --no-pager --config --code-root --version'
 set -g __herodev_global_vals '-c= --command= --config=files --code-root=files'
 
 function __herodev_described
@@ -81,7 +81,7 @@ function __herodev_spec
         case 'df'
             printf ':%s\n' '-h --help --json' '' ''
         case 'log'
-            printf ':%s\n' '-h --help -s --session --last --json' '-s=sessions --session=sessions --last=' ''
+            printf ':%s\n' '-h --help -s --session --last --all --json' '-s=sessions --session=sessions --last=' ''
         case 'repair'
             printf ':%s\n' '-h --help --json' '' ''
         case 'prune'

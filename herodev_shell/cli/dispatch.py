@@ -88,7 +88,8 @@ def run_argv(ctx: AppContext, argv: list[str]) -> int:
     try:
         args = parsers.build(command, PlainArgumentParser).parse_args(argv[1:])
         args.argv = list(argv)  # the words as typed (enter tells `enter -- CMD` from `enter NAME`)
-        result = commands.load(command)(ctx, args)
+        with ctx.renderer.paged(parsers.COMMANDS[command].pages):
+            result = commands.load(command)(ctx, args)
         code = result if isinstance(result, int) else 0
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
         code, failure = failure_of(exc, ctx)

@@ -52,6 +52,7 @@ def global_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-color", action="store_true", help="no colour (NO_COLOR does the same)")
     parser.add_argument("-v", "--verbose", action="store_true", help="echo every system command; tracebacks")
     parser.add_argument("-n", "--dry-run", action="store_true", help="print what would change, change nothing")
+    parser.add_argument("--no-pager", action="store_true", help="never send long output through $PAGER")
     parser.add_argument("--config", metavar="FILE", help="config file (default /etc/herodev/config.toml)")
     parser.add_argument("--code-root", metavar="PATH", help="the code root (default /code)")
     parser.add_argument("--version", action="version", version=f"herodev {__version__}")
@@ -90,6 +91,8 @@ def _run(options: argparse.Namespace) -> int:
         # prompt_toolkit and cmd2 read these: no escape codes, no cursor-position queries.
         os.environ.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
     renderer = Renderer(color=color, json_mode=options.json, verbose=options.verbose)
+    if not options.no_pager:
+        renderer.pager = _pager(settings.pager)
     # The runner's `+ command` and `would run:` lines name session paths: through the renderer.
     runner = Runner(verbose=options.verbose, dry_run=options.dry_run, echo=renderer.note)
     if options.command and options.command_text:
@@ -124,6 +127,17 @@ def _run(options: argparse.Namespace) -> int:
         app.onecmd_plus_hooks(join_for_shell_line(command), add_to_history=False)
         return app.exit_code
     return _interactive(app)
+
+
+def _pager(setting: str):  # type: ignore[no-untyped-def]
+    """The renderer's way to page text, or None when paging is off (--no-pager, the setting,
+    PAGER=cat)."""
+    from herodev_shell.system import pager
+
+    argv = pager.pager_command(setting)
+    if argv is None:
+        return None
+    return lambda text: pager.page(argv, text)
 
 
 def _interactive(app: object) -> int:

@@ -207,9 +207,16 @@ def _menu(parser: argparse.ArgumentParser) -> None:
 # --- operations (disk, audit log, repair, prune, pull) ---------------------------------------
 
 
+LOG_DEFAULT_LAST = 20
+
+
 def _log(parser: argparse.ArgumentParser) -> None:
     add_session_option(parser)
-    parser.add_argument("--last", type=int, metavar="N", help="only the last N entries")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--last", type=int, metavar="N", help=f"only the last N entries (default {LOG_DEFAULT_LAST}; --json: all)"
+    )
+    which.add_argument("--all", action="store_true", help="every entry")
     add_json(parser)
 
 
@@ -317,6 +324,9 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     changes: bool = False
     session_arg: str | None = None
+    # Output held for the pager when long; False for commands that hand the terminal to
+    # someone else, ask along the way, or stream what they run (enter, exec, init, menu...).
+    pages: bool = True
 
 
 _NAME, _OPT = "name", "session"
@@ -329,6 +339,7 @@ COMMANDS: dict[str, CommandSpec] = {
         _init,
         "system_cmds:run_init",
         changes=True,
+        pages=False,
     ),
     "create": CommandSpec(
         SESSIONS_CATEGORY,
@@ -337,6 +348,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "session_cmds:run_create",
         changes=True,
         session_arg=_NAME,
+        pages=False,
     ),
     "list": CommandSpec(SESSIONS_CATEGORY, "list the sessions", _list, "session_cmds:run_list", aliases=("sessions",)),
     "use": CommandSpec(
@@ -354,6 +366,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "session_cmds:run_enter",
         changes=True,
         session_arg=_NAME,
+        pages=False,
     ),
     "delete": CommandSpec(
         SESSIONS_CATEGORY,
@@ -385,6 +398,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "checkpoint_cmds:run_rewind",
         changes=True,
         session_arg=_NAME,
+        pages=False,
     ),
     "fork": CommandSpec(
         SESSIONS_CATEGORY,
@@ -393,6 +407,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "checkpoint_cmds:run_fork",
         changes=True,
         session_arg=_NAME,
+        pages=False,
     ),
     "limit": CommandSpec(
         SESSIONS_CATEGORY,
@@ -407,6 +422,7 @@ COMMANDS: dict[str, CommandSpec] = {
         _exec,
         "agent_cmds:run_exec",
         session_arg=_NAME,
+        pages=False,
     ),
     "setup": CommandSpec(
         SESSIONS_CATEGORY,
@@ -414,14 +430,18 @@ COMMANDS: dict[str, CommandSpec] = {
         _setup,
         "agent_cmds:run_setup",
         session_arg=_NAME,
+        pages=False,
     ),
     "mcp": CommandSpec(
         SESSIONS_CATEGORY,
         "a Model Context Protocol server on stdio: the same operations as tools (each call audited)",
         _mcp,
         "checkpoint_cmds:run_mcp",
+        pages=False,
     ),
-    "menu": CommandSpec(SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu, None),
+    "menu": CommandSpec(
+        SESSIONS_CATEGORY, "menu-driven: pick a session (or create one), then an action", _menu, None, pages=False
+    ),
     "df": CommandSpec(OPERATIONS, "disk space of the code root and what each session holds", _df, "ops_cmds:run_df"),
     "log": CommandSpec(
         OPERATIONS,

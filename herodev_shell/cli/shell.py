@@ -189,7 +189,11 @@ class HerodevShell(cmd2.Cmd):
         self.last_args = None
         failure: str | None = None
         try:
-            return super().onecmd(statement, add_to_history=add_to_history)
+            if not isinstance(statement, cmd2.Statement):
+                statement = self.statement_parser.parse(statement)
+            spec = parsers.COMMANDS.get(parsers.canonical(statement.command) or "")
+            with self.ctx.renderer.paged(spec is not None and spec.pages):
+                return super().onecmd(statement, add_to_history=add_to_history)
         except Cmd2ArgparseError as exc:
             # -h/--help ends argparse with status 0: that is a success, not a usage error.
             code = getattr(exc.__cause__, "code", EXIT_USAGE)

@@ -34,6 +34,8 @@ _SOURCES: dict[str, tuple[str | None, str]] = {
     "exec_timeout": ("HERODEV_EXEC_TIMEOUT", "600"),
     "setup_timeout": ("HERODEV_SETUP_TIMEOUT", "900"),
     "read_timeout": ("HERODEV_READ_TIMEOUT", "20"),
+    # long output on a terminal: "" = $PAGER, else `less -FRX`; "off" = never; or a command
+    "pager": ("HERODEV_PAGER", ""),
 }
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,15}$")
@@ -68,6 +70,7 @@ class Settings:
     exec_timeout: str = "600"  # seconds, exec's default deadline
     setup_timeout: str = "900"  # seconds, one setup hook's deadline
     read_timeout: str = "20"  # seconds one sandboxed read of session content may take
+    pager: str = ""  # "" = $PAGER or `less -FRX`; "off"; or a command line
     config_file: Path | None = field(default=None, compare=False)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from herodev_shell.cli.context import AppContext
+from herodev_shell.cli.parsers import LOG_DEFAULT_LAST
 from herodev_shell.cli.render import short_time
 from herodev_shell.errors import HerodevError, UsageError
 
@@ -28,8 +29,14 @@ def run_log(ctx: AppContext, args: argparse.Namespace) -> int | None:
 
     if args.last is not None and args.last < 0:
         raise UsageError("--last needs a number of entries, 0 or more")
-    entries = audit.read_log(ctx.settings, session=args.session, last=args.last)
     out = ctx.out(args.json)
+    entries = audit.read_log(ctx.settings, session=args.session)
+    # People get the latest screenful; programs (--json) everything unless they ask.
+    last = args.last if args.last is not None else (None if args.all or out.json_mode else LOG_DEFAULT_LAST)
+    if last is not None and len(entries) > last:
+        if args.last is None:
+            out.note(f"the last {last} of {len(entries)} entries (--all for every one, --last N)")
+        entries = entries[len(entries) - last :] if last else []
     rows = [
         {**e.__dict__, "time": short_time(e.time), "session": e.session or "", "error": e.error or ""} for e in entries
     ]
