@@ -20,7 +20,7 @@ from herodev_shell.core.hoststate import require_state
 from herodev_shell.core.names import allowed_text, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
-from herodev_shell.system import btrfs, gitidentity, subids, users
+from herodev_shell.system import btrfs, gitidentity, procs, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 
@@ -58,13 +58,14 @@ def fork_session(
             return sessions.SessionInfo(new, new_paths.user, os.fspath(new_paths.snapshot), "", notes=("dry run",))
         undo: list[tuple[str, Callable[[], None]]] = []
         try:
-            users.create_user(new_paths.user, f"{users.COMMENT_PREFIX} {new}", runner)
+            held = procs.held_ids()  # never ids a survivor of a deleted session still runs as
+            users.create_user(new_paths.user, f"{users.COMMENT_PREFIX} {new}", runner, held)
             undo.append((f"user {new_paths.user}", lambda: users.delete_user(new_paths.user, runner)))
             maybe_fail("fork:after-user")
             user = users.lookup(new_paths.user)
             if user is None:
                 raise HerodevError(f"useradd reported success but {new_paths.user} does not exist")
-            subids.ensure(user.name, user.uid, runner)
+            subids.ensure(user.name, user.uid, runner, held)
             gitidentity.write(user.name, user.home, author, email, runner)
             btrfs.snapshot(src.base, new_paths.base, runner, read_only=True)
             undo.append((str(new_paths.base), lambda: btrfs.delete_subvolume(new_paths.base, runner)))

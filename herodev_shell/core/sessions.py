@@ -23,7 +23,7 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
-from herodev_shell.system import btrfs, gitidentity, idmap, privileges, subids, users
+from herodev_shell.system import btrfs, gitidentity, idmap, privileges, procs, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info
@@ -215,13 +215,15 @@ def create_session(
             return SessionInfo(name, paths.user, os.fspath(paths.snapshot), "", notes=("dry run: nothing created",))
         undo: list[tuple[str, Callable[[], None]]] = []
         try:
-            users.create_user(paths.user, f"{users.COMMENT_PREFIX} {name}", runner)
+            # Ids no live process holds: a survivor of a deleted session never owns this one.
+            held = procs.held_ids()
+            users.create_user(paths.user, f"{users.COMMENT_PREFIX} {name}", runner, held)
             undo.append((f"user {paths.user}", lambda: users.delete_user(paths.user, runner)))
             maybe_fail("create:after-user")
             user = users.lookup(paths.user)
             if user is None:
                 raise HerodevError(f"useradd reported success but {paths.user} does not exist")
-            subids.ensure(user.name, user.uid, runner)  # rootless podman needs subordinate ids
+            subids.ensure(user.name, user.uid, runner, held)  # rootless podman needs subordinate ids
             gitidentity.write(user.name, user.home, author, email, runner)  # git commit in enter just works
             notes = _make_snapshots(settings, runner, paths, state, user, use_idmap, idmap_detail, undo)
             maybe_fail("create:after-snapshot")
@@ -398,6 +400,13 @@ def _session_user(paths: layout.SessionPaths, has_meta: bool) -> users.User | No
     return user if (user.is_session_user or has_meta) else None
 
 
+def _orphan_uid(meta: dict[str, object] | None) -> int | None:
+    uid = meta.get("uid") if meta else None
+    if not isinstance(uid, int) or uid <= 0 or users.name_of_uid(uid) is not None:
+        return None
+    return uid
+
+
 def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -> DeleteReport:
     """Remove every piece of the session that exists; refuse while work or processes would be lost."""
     require_root("delete", runner)
@@ -411,9 +420,9 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         pieces = [p for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
         if not (has_meta or user or pieces or paths.checkpoints.exists()):
             raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
-        pids = sorted(
-            set(users.processes_of(user.uid) if user else []) | set(limits_meta.group_members(settings, name))
-        )
+        # Its user, or (half deleted) the uid the metadata names while no other user has it.
+        uid = user.uid if user else _orphan_uid(read_meta(paths) if has_meta else None)
+        pids = sorted(set(users.processes_of(uid) if uid else []) | set(limits_meta.group_members(settings, name)))
         work = session_has_work(settings, runner, name)
         reasons = [f"{len(pids)} process(es) of {paths.user} are running"] if pids else []
         reasons += work
@@ -436,7 +445,7 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         # The cgroup first: frozen, its processes cannot fork away from the kill (whatever uid
         # they run as); then anything of the user's outside it.
         in_group = limits_meta.kill_session_processes(settings, name)
-        by_uid = users.kill_processes_of(user.uid, runner) if user and pids else 0
+        by_uid = users.kill_processes_of(uid, runner) if uid and pids else 0
         killed = max(in_group, by_uid)  # mostly the same processes, counted once
         limits_meta.remove_session_group(settings, name)
         maybe_fail("delete:after-processes")

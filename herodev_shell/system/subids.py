@@ -61,13 +61,20 @@ def free_start(taken: list[IdRange], size: int = RANGE_SIZE, first: int = FIRST)
     return start
 
 
-def ensure(user: str, uid: int, runner: Runner) -> tuple[IdRange, IdRange]:
-    """The user's subuid and subgid ranges, assigning free ones when it has none."""
+def ensure(
+    user: str, uid: int, runner: Runner, held: tuple[set[int], set[int]] = (set(), set())
+) -> tuple[IdRange, IdRange]:
+    """The user's subuid and subgid ranges, assigning free ones when it has none.
+
+    held: the uids and gids live processes hold; a new range never covers one of them (a
+    process of a deleted session, in a user namespace, would otherwise own the new session's files).
+    """
     found = []
-    for path, flag in ((SUBUID, "--add-subuids"), (SUBGID, "--add-subgids")):
+    for (path, flag), in_use in zip(((SUBUID, "--add-subuids"), (SUBGID, "--add-subgids")), held, strict=True):
         mine = ranges_of(user, uid, path)
         if not mine:
-            start = free_start(read(path))
+            busy = [IdRange("", i, 1) for i in in_use if i >= FIRST]
+            start = free_start(read(path) + busy)
             runner.run(["usermod", flag, f"{start}-{start + RANGE_SIZE - 1}", user])
             mine = [IdRange(user, start, RANGE_SIZE)]
         found.append(mine[0])
