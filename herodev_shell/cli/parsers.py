@@ -70,6 +70,11 @@ def _init(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--migrate", action="store_true", help="copy a non-empty code root's files into the new filesystem"
     )
+    parser.add_argument(
+        "--quotas",
+        choices=("simple", "full", "off"),
+        help="quota mode (default: simple where the kernel has it, else off; full slows snapshots)",
+    )
     add_json(parser)
 
 

@@ -216,9 +216,11 @@ def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.Ses
     """
     if subvolume.parent == paths.checkpoints:
         return
+    from herodev_shell.core import quota_mode
+
     quota = (read_meta(paths) or {}).get("quota")
-    if isinstance(quota, int):
-        btrfs.limit_exclusive(subvolume, quota, runner)
+    # its own quota group (nested subvolumes join it under simple quotas) and the limit
+    quota_mode.attach(settings, runner, subvolume, quota if isinstance(quota, int) else None)
 
 
 def create_checkpoint(settings: Settings, runner: Runner, name: str, label: str = "") -> Checkpoint:
@@ -326,4 +328,7 @@ def _swap(settings: Settings, runner: Runner, paths: layout.SessionPaths, source
     maybe_fail("rewind:after-swap")
     # Past this point the rewind has happened; a failure to free the old tree is repair's job.
     with contextlib.suppress(HerodevError, OSError):
+        from herodev_shell.core import quota_mode
+
+        quota_mode.release(settings, runner, old)  # btrfs will not delete a group at its limit
         btrfs.delete_subvolume_tree(old, runner)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from herodev_shell.core import checkpoints, identity, layout, limits, sessions
+from herodev_shell.core import checkpoints, identity, layout, limits, quota_mode, sessions
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
@@ -76,8 +76,8 @@ def fork_session(
             undo.append((f"cgroup of {new_paths.user}", lambda: limits.remove_session_group(settings, new)))
             limits.prepare_group(settings, new, limits.from_meta(src_meta))
             quota = src_meta.get("quota")
-            if isinstance(quota, int):
-                btrfs.limit_exclusive(new_paths.snapshot, quota, runner)
+            # its own quota group (nested subvolumes join it under simple quotas) and the limit
+            quota_mode.attach(settings, runner, new_paths.snapshot, quota if isinstance(quota, int) else None)
             meta: dict[str, object] = {
                 **{
                     k: v

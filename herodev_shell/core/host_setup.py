@@ -107,6 +107,7 @@ class InitOptions:
     reformat: bool = False  # format an image that already holds a filesystem
     migrate: bool = False  # copy a non-empty code root's contents into the new filesystem
     show_progress: bool = False
+    quotas: str | None = None  # simple | full | off; None: see _quota_step
 
 
 Confirm = Callable[[str], bool]
@@ -123,29 +124,43 @@ def init(
     image = options.image or settings.image
     size = parse_size(options.size or settings.image_size)
     checks = run_checks(settings, runner)
+    try:
+        prepared_before = read_state(settings) is not None
+    except HerodevError:
+        prepared_before = True
     steps = [_install_packages(runner, options, confirm)]
     steps += _prepare_filesystem(settings, runner, image, size, options)
     steps.append(_prepare_sessions_dir(settings, runner))
-    steps.append(_enable_quotas(settings, runner))
+    steps.append(_quota_step(settings, runner, options, prepared_before))
     from herodev_shell.core import audit
 
     audit.add_detail("steps", {step.name: step.status for step in steps})
     return checks, steps
 
 
-def _enable_quotas(settings: Settings, runner: Runner) -> StepResult:
-    """btrfs quotas: per-session exclusive bytes (list, info, df) and `create --quota`."""
+def _quota_step(settings: Settings, runner: Runner, options: InitOptions, prepared_before: bool) -> StepResult:
+    """The quota mode (core/quota_mode.py): the flag, the setting, the current mode on a host
+    prepared before, else simple where the kernel has it and off elsewhere."""
+    from herodev_shell.core import quota_mode
+    from herodev_shell.system import quotas
+
     root = settings.code_root
-    if runner.dry_run and not btrfs.is_subvolume(root):
-        runner.say(f"would run: btrfs quota enable {root}")
-        return StepResult("quotas", "planned", f"enable btrfs quotas on {root}")
-    if btrfs.quota_enabled(root, runner):
-        return StepResult("quotas", "unchanged", "btrfs quotas already on")
+    if not btrfs.is_subvolume(root):  # only under --dry-run: the filesystem is not there yet
+        wanted = options.quotas or settings.quotas or quotas.default_mode()
+        return StepResult("quotas", "planned", f"quotas {wanted} on {root}")
+    current = quotas.mode(root)
+    wanted = quota_mode.wanted_mode(settings, options.quotas, current, prepared_before)
+    if wanted == current:
+        return StepResult("quotas", "unchanged", f"quotas {current}")
     try:
-        btrfs.enable_quota(root, runner)
-    except HerodevError as error:  # sessions work without quotas: only sizes and --quota do not
-        return StepResult("quotas", "skipped", f"could not enable btrfs quotas: {error.message}")
-    return StepResult("quotas", "planned" if runner.dry_run else "done", "enabled btrfs quotas")
+        change = quota_mode.apply_mode(settings, runner, wanted)
+    except (HerodevError, OSError) as error:
+        message = error.message if isinstance(error, HerodevError) else str(error)
+        if options.quotas or settings.quotas:
+            raise HerodevError(f"could not switch quotas to {wanted}: {message}") from None
+        # sessions work without quotas: only the figures and --quota do not
+        return StepResult("quotas", "skipped", f"could not turn on {wanted} quotas: {message}")
+    return StepResult("quotas", "planned" if runner.dry_run else "done", change.detail)
 
 
 def _install_packages(runner: Runner, options: InitOptions, confirm: Confirm) -> StepResult:

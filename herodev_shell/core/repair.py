@@ -416,10 +416,10 @@ def check_rows(settings: Settings, runner: Runner) -> list[CheckResult]:
     if not settings.sessions_dir.exists() or not btrfs.is_btrfs(settings.code_root):
         return []
     rows = []
-    if btrfs.quota_enabled(settings.code_root, runner):
-        rows.append(CheckResult("quotas", PASS, "btrfs quotas on: per-session disk usage and --quota work"))
-    else:
-        rows.append(CheckResult("quotas", WARN, "btrfs quotas off: run 'sudo herodev init' to turn them on"))
+    from herodev_shell.core.quota_mode import check_row
+
+    quota = check_row(settings)
+    rows.append(CheckResult("quotas", PASS if quota.status == "pass" else WARN, quota.detail))
     problems = find_problems(settings, runner, qgroups=False)
     if not problems:
         rows.append(CheckResult("leftovers", PASS, "no half-made sessions, stale snapshots, mounts or locks"))

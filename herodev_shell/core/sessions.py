@@ -7,12 +7,13 @@ layout.py for where each lives.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from herodev_shell.core import identity, layout
+from herodev_shell.core import identity, layout, quota_mode
 from herodev_shell.core import limits as limits_meta
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
@@ -23,7 +24,7 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
-from herodev_shell.system import btrfs, gitidentity, idmap, privileges, procs, subids, users
+from herodev_shell.system import btrfs, gitidentity, idmap, privileges, procs, quotas, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info
@@ -198,8 +199,10 @@ def create_session(
     author, email = identity.choose(settings, name, git_name, git_email)
     state = require_state(settings)
     limits = session_limits_defaults(settings) if limits is None else limits
-    if quota is not None and not btrfs.quota_enabled(settings.code_root, runner):
-        raise HerodevError("--quota needs btrfs quotas, which are off", hint="run 'sudo herodev init' to turn them on")
+    if quota is not None and quotas.mode(settings.code_root) == quotas.OFF:
+        raise HerodevError(
+            "--quota needs btrfs quotas, which are off", hint="'sudo herodev init --quotas simple' turns them on"
+        )
     paths = layout.session_paths(settings, name)
     existing = users.lookup(paths.user)
     if existing is not None and not existing.is_session_user and not paths.meta.exists():
@@ -227,8 +230,8 @@ def create_session(
             gitidentity.write(user.name, user.home, author, email, runner)  # git commit in enter just works
             notes = _make_snapshots(settings, runner, paths, state, user, use_idmap, idmap_detail, undo)
             maybe_fail("create:after-snapshot")
-            if quota is not None:
-                btrfs.limit_exclusive(paths.snapshot, quota, runner)
+            # Its quota group: figures (nested subvolumes included under simple quotas) and the limit.
+            quota_mode.attach_session(settings, runner, name, quota)
             meta: dict[str, object] = {
                 "name": name,
                 "user": paths.user,
@@ -452,6 +455,8 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         # Checkpoints before the snapshot: a delete cut short still lists the session to retry.
         checkpoints.remove_all(paths, runner)
         maybe_fail("delete:after-checkpoints")
+        # A subvolume whose quota group is at its limit cannot be deleted (EDQUOT): lift it first.
+        quota_mode.release_session(settings, runner, name)
         for step, piece in (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base)):
             if piece.exists():
                 # subvolumes a session user (or podman) made inside would make a plain delete fail
@@ -462,4 +467,6 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
             maybe_fail("delete:after-user")
         # The metadata goes last: a delete cut short still lists the session, to be retried.
         paths.meta.unlink(missing_ok=True)
+        with contextlib.suppress(HerodevError, OSError):
+            quota_mode.sweep_groups(settings, runner)  # groups of earlier deletes, cleaned by now
     return DeleteReport(name, paths.user, killed, tuple(work), tuple(removed), checkpoints=tuple(held))

@@ -36,7 +36,9 @@ _SOURCES: dict[str, tuple[str | None, str]] = {
     "read_timeout": ("HERODEV_READ_TIMEOUT", "20"),
     # long output on a terminal: "" = $PAGER, else `less -FRX`; "off" = never; or a command
     "pager": ("HERODEV_PAGER", ""),
+    "quotas": ("HERODEV_QUOTAS", ""),  # simple | full | off; '' = simple where the kernel has it
 }
+QUOTA_MODES = ("simple", "full", "off")
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,15}$")
 _SIZE_RE = re.compile(r"^(\d+)([KMGT]?)$", re.IGNORECASE)
@@ -71,6 +73,7 @@ class Settings:
     setup_timeout: str = "900"  # seconds, one setup hook's deadline
     read_timeout: str = "20"  # seconds one sandboxed read of session content may take
     pager: str = ""  # "" = $PAGER or `less -FRX`; "off"; or a command line
+    quotas: str = ""  # the quota mode init sets up; '' = the default (see system/quotas.py)
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -199,6 +202,8 @@ def load_settings(
             f"invalid read timeout {values['read_timeout']!r}",
             hint="HERODEV_READ_TIMEOUT is a number of seconds, e.g. 20",
         )
+    if values["quotas"] not in ("", *QUOTA_MODES):
+        raise UsageError(f"invalid quota mode {values['quotas']!r}", hint="use simple, full or off")
     kinds = {f.name: f.type for f in fields(Settings)}
     converted: dict[str, object] = {}
     for name, value in values.items():

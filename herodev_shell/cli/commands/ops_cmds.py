@@ -67,7 +67,13 @@ def run_df(ctx: AppContext, args: argparse.Namespace) -> int | None:
     if rows:
         out.table(rows, DF_COLUMNS)
     if not report.quotas:
-        ctx.renderer.note("note: btrfs quotas are off, so per-session sizes are unknown: run 'sudo herodev init'")
+        ctx.renderer.note(
+            "note: quotas are off: each session's size was measured now by walking it (slower); "
+            "'sudo herodev init --quotas simple' keeps them at no cost"
+        )
+    nested = sum(u.nested for u in report.sessions)
+    if nested:
+        ctx.renderer.note(f"note: {nested} subvolume(s) made inside sessions are counted in their sessions' sizes")
 
 
 def run_repair(ctx: AppContext, args: argparse.Namespace) -> int | None:

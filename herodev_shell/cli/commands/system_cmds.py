@@ -33,6 +33,7 @@ def run_init(ctx: AppContext, args: argparse.Namespace) -> int | None:
         reformat=args.reformat,
         migrate=args.migrate,
         show_progress=sys.stdout.isatty() and not args.json,
+        quotas=args.quotas,
     )
     checks, steps = host_setup.init(ctx.settings, ctx.runner, options, ctx.confirm)
     out = ctx.out(args.json)
