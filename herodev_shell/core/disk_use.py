@@ -123,9 +123,14 @@ def disk_report(settings: Settings, runner: Runner, measure: bool = True) -> Dis
 def _measured(settings: Settings, runner: Runner, usage: SessionUsage) -> SessionUsage:
     from dataclasses import replace
 
-    paths = session_paths(settings, usage.name)
+    from herodev_shell.core import session_sandbox
+
+    live = session_paths(settings, usage.name).snapshot
     try:
-        exclusive = quotas.measure_exclusive(paths.snapshot, runner)
+        # as the session user, over a nosymfollow view of its tree, under the read deadline
+        exclusive = session_sandbox.read(
+            settings, usage.name, [live], lambda: quotas.measure_exclusive(live, runner), int
+        )
     except (HerodevError, OSError):
         return usage
     return replace(usage, exclusive=exclusive, measured=True)
