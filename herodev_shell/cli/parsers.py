@@ -419,6 +419,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "change a session's memory, CPU and task limits",
         _limit,
         "agent_cmds:run_limit",
+        changes=True,
         session_arg=_NAME,
     ),
     "exec": CommandSpec(
@@ -426,6 +427,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "run CMD in a session without a terminal: status, stdout, stderr",
         _exec,
         "agent_cmds:run_exec",
+        changes=True,
         session_arg=_NAME,
         pages=False,
     ),
@@ -434,6 +436,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "run the session's setup hooks (.herodev/setup) again",
         _setup,
         "agent_cmds:run_setup",
+        changes=True,
         session_arg=_NAME,
         pages=False,
     ),

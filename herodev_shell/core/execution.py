@@ -12,11 +12,11 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from herodev_shell.core import layout, limits, sessions
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.meta import read_meta, write_meta
+from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings, parse_seconds
 from herodev_shell.errors import HerodevError
 from herodev_shell.system import captured, idmap, namespace, users
@@ -42,19 +42,24 @@ class ExecResult:
 def session_spec(settings: Settings, runner: Runner, name: str, command: list[str]) -> Iterator[namespace.EnterSpec]:
     """What a child needs to become the session; the id-mapping fd lives as long as the block."""
     sessions.require_root("enter", runner)
-    info = sessions.get_session(settings, name)
-    user = users.lookup(info.user)
-    if user is None or not Path(info.path).is_dir():
+    # Cheaper than get_session (no /proc pass, no usage): this is on every exec's path.
+    paths = layout.session_paths(settings, name)
+    meta = read_meta(paths) if not name_problem(name, settings.max_name_length) else None
+    if not meta:
+        sessions.get_session(settings, name)  # raises the usual NotFound, with its hint
+        raise HerodevError(f"session {name}: metadata {paths.meta} is unreadable")
+    user = users.lookup(paths.user)
+    if user is None or not paths.snapshot.is_dir():
+        info = sessions.get_session(settings, name)
         raise HerodevError(
             f"session {name} is half there: {'; '.join(info.problems)}",
             hint=f"'herodev delete -f {name}' cleans it up",
         )
-    meta = sessions.read_meta(layout.session_paths(settings, name))
     procs = limits.session_procs_files(settings, name, meta) if not runner.dry_run else ()
     userns_fd = None
-    if info.access == sessions.ACCESS_IDMAP and not runner.dry_run:
-        owner_uid = info.code_owner_uid if info.code_owner_uid is not None else 0
-        owner_gid = info.code_owner_gid if info.code_owner_gid is not None else 0
+    if meta.get("access", sessions.ACCESS_IDMAP) == sessions.ACCESS_IDMAP and not runner.dry_run:
+        owner_uid = _int(meta.get("code_owner_uid"))
+        owner_gid = _int(meta.get("code_owner_gid"))
         try:
             userns_fd = idmap.user_namespace(idmap.swap_map(owner_uid, user.uid), idmap.swap_map(owner_gid, user.gid))
         except OSError as exc:
@@ -62,7 +67,7 @@ def session_spec(settings: Settings, runner: Runner, name: str, command: list[st
     try:
         yield namespace.EnterSpec(
             session=name,
-            snapshot=Path(info.path),
+            snapshot=paths.snapshot,
             code_root=settings.code_root,
             hide=settings.sessions_dir,
             user=user.name,
@@ -79,6 +84,10 @@ def session_spec(settings: Settings, runner: Runner, name: str, command: list[st
     finally:
         if userns_fd is not None:
             os.close(userns_fd)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def default_timeout(settings: Settings) -> float:

@@ -83,6 +83,19 @@ def check_idmap(settings: Settings | None = None) -> CheckResult:
     return CheckResult("idmapped mounts", PASS if ok else WARN, detail)
 
 
+def check_cgroups(settings: Settings) -> CheckResult:
+    """Session limits need cgroup controllers: v2 with memory, cpu and pids, or the v1 ones."""
+    from herodev_shell.core import limits
+
+    hierarchy = limits.hierarchy()
+    if not hierarchy.usable:
+        return CheckResult("cgroups", WARN, "no cgroup controllers mounted: sessions cannot have limits")
+    missing = [c for c in ("memory", "cpu", "cpuacct", "pids", "freezer") if hierarchy.v1_root(c) is None]
+    if hierarchy.version == 1 and missing:
+        return CheckResult("cgroups", WARN, f"{hierarchy.describe()}; missing {', '.join(missing)}")
+    return CheckResult("cgroups", PASS, f"{hierarchy.describe()}; sessions under '{settings.cgroup}'")
+
+
 def _session_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     """Rows about the sessions themselves: half-there sessions, quotas and crash leftovers."""
     from herodev_shell.core import repair, session_checks
@@ -95,6 +108,7 @@ def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     results += check_tools()
     results += check_code_root(settings)
     results.append(check_idmap(settings))
+    results.append(check_cgroups(settings))
     results += _session_checks(settings, runner)
     return results
 

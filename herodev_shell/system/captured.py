@@ -166,6 +166,8 @@ def _collect(
     cap: int,
 ) -> Captured:
     deadline = started + timeout
+    # readable when the child exits: one select waits for output, input room and the exit alike
+    exited = os.pidfd_open(pid)
     streams = {out_r: _Capped(cap), err_r: _Capped(cap)}
     report = bytearray()
     readers = {out_r, err_r, report_r}
@@ -189,15 +191,15 @@ def _collect(
                 if done:
                     status = _exit_status(raw)
                     stop_reading_at = time.monotonic() + DRAIN_GRACE
+            if status is not None and not readers:
+                break  # reaped and every pipe at its end
             if stop_reading_at is not None and time.monotonic() >= stop_reading_at and readers - {report_r}:
                 left_open = True
                 break
-            if not readers:
-                time.sleep(0.01)
-                continue
             limit = deadline if stop_reading_at is None else stop_reading_at
-            wait = max(0.0, min(limit - time.monotonic(), 0.05 if status is None else 1.0))
-            ready_r, ready_w, _ = select.select(list(readers), list(writers), [], wait)
+            wait = max(0.0, limit - time.monotonic())
+            watched = [*readers, exited] if status is None else list(readers)
+            ready_r, ready_w, _ = select.select(watched, list(writers), [], wait)
             for fd in ready_w:
                 try:
                     pending = pending[os.write(fd, pending[:_READ]) :]
@@ -212,6 +214,8 @@ def _collect(
                 os.close(in_w)
                 writers.discard(in_w)
             for fd in ready_r:
+                if fd == exited:
+                    continue  # the waitpid at the top of the loop collects it
                 chunk = os.read(fd, _READ)
                 if not chunk:
                     readers.discard(fd)
@@ -220,7 +224,7 @@ def _collect(
                 else:
                     streams[fd].add(chunk)
     finally:
-        for fd in (out_r, err_r, report_r, *writers):
+        for fd in (out_r, err_r, report_r, exited, *writers):
             with contextlib.suppress(OSError):
                 os.close(fd)
         if status is None:

@@ -172,6 +172,10 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int | None:
     result = execution.exec_in_session(
         ctx.settings, ctx.runner, args.name, command, timeout, stdin_fd=_stdin_fd(), cwd=args.cwd
     )
+    from herodev_shell.core import audit
+
+    audit.add_detail("command", command)  # what ran is the point of the audit line
+    audit.add_detail("status", result.status)
     out = ctx.out(args.json)
     if out.json_mode:
         out.json(to_plain(result))
