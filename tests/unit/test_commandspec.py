@@ -35,6 +35,7 @@ def test_changing_commands_are_the_audited_ones() -> None:
     assert audited == {
         *("init", "create", "enter", "delete", "commit", "push", "reorganize", "prune", "pull", "repair"),
         *("checkpoint", "rewind", "fork"),
+        *("limit", "exec", "setup"),
     }
 
 
