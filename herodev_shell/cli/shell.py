@@ -126,7 +126,8 @@ class HerodevShell(cmd2.Cmd):
         from prompt_toolkit.styles import Style, merge_styles
 
         session = self.main_session
-        session.style = merge_styles([session.style, Style.from_dict({"prompt": "fg:ansidefault"})])
+        exact = Style.from_dict({"prompt": "fg:ansidefault"})
+        session.style = merge_styles([session.style, exact] if session.style is not None else [exact])
 
     # --- toolbar (terminal only) --------------------------------------------------------
     def get_bottom_toolbar(self) -> Any:
@@ -218,7 +219,7 @@ class HerodevShell(cmd2.Cmd):
         self._terminating = True
         super().termination_signal_handler(signum, frame)
 
-    def default(self, statement: cmd2.Statement) -> bool | None:  # type: ignore[override]
+    def default(self, statement: cmd2.Statement) -> bool | None:
         self.ctx.renderer.error(HerodevError(f"unknown command '{statement.command}'", hint="type 'help' for the list"))
         self.exit_code = EXIT_USAGE
         return None

@@ -34,7 +34,8 @@ def find_change_counter() -> Callable[[Any, str], int | None] | None:
             continue
         counter = getattr(module, "change_count", None)
         if callable(counter):
-            return counter
+            found: Callable[[Any, str], int | None] = counter
+            return found
     return None
 
 

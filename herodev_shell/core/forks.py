@@ -17,6 +17,7 @@ from herodev_shell.core import checkpoints, identity, layout, limits, quota_mode
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
+from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
@@ -43,7 +44,7 @@ def fork_session(
         )
     with exclusive_lock(settings.lock_file):
         src = checkpoints.session_paths_checked(settings, name)
-        src_meta = sessions.read_meta(src) or {}
+        src_meta = read_meta(src) or {}
         if src_meta.get("access", sessions.ACCESS_IDMAP) != sessions.ACCESS_IDMAP:
             # A chowned session's files belong to its own user: the fork's user could not write them.
             raise HerodevError(f"session {name} was made without idmapped mounts: it cannot be forked")
@@ -96,7 +97,7 @@ def fork_session(
                 "forked_from": name,
                 "forked_from_checkpoint": from_checkpoint,
             }
-            sessions.write_meta(new_paths, meta)
+            write_meta(new_paths, meta)
             undo.append((f"metadata {new_paths.meta}", lambda: new_paths.meta.unlink(missing_ok=True)))
             maybe_fail("fork:after-metadata")
         except BaseException as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herodev_shell.core.checks import FAIL, PASS, WARN, CheckResult
+from herodev_shell.core.disk_use import human_size
 from herodev_shell.core.hoststate import invoking_owner, read_state, write_state
 from herodev_shell.core.settings import Settings, parse_size
 from herodev_shell.errors import HerodevError
@@ -263,14 +264,6 @@ def _prepare_image(image: Path, size: int, runner: Runner, options: InitOptions)
     if runner.dry_run:
         return StepResult("image", "planned", f"create {image} ({human_size(size)}, sparse) and format it")
     return StepResult("image", "done", f"created {image} ({human_size(size)}, sparse) and formatted it")
-
-
-def human_size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:g} {unit}"
-        size = size / 1024
-    return f"{size:g} TiB"
 
 
 def _mount_image(root: Path, image: Path, runner: Runner, migrate: bool) -> StepResult:

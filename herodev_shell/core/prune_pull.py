@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from herodev_shell.core import audit
+from herodev_shell.core import audit, layout
+from herodev_shell.core.meta import read_meta
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot, UsageError
 from herodev_shell.system.runner import Runner
@@ -67,7 +68,7 @@ def prune(settings: Settings, runner: Runner, older_than: int) -> list[PruneOutc
     now = time.time()
     outcomes = []
     for info in sessions.list_sessions(settings):
-        meta = sessions.read_meta(sessions.layout.session_paths(settings, info.name)) or {}
+        meta = read_meta(layout.session_paths(settings, info.name)) or {}
         times = [_timestamp(meta.get("created")), _timestamp(meta.get("last_entered"))]
         times.append(_timestamp(entered_in_log.get(info.name)))
         known = [t for t in times if t is not None]

@@ -17,6 +17,7 @@ from pathlib import Path
 from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
+from herodev_shell.core.meta import write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot
@@ -338,7 +339,7 @@ def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -
         "code_root": os.fspath(settings.code_root),
         "recovered_by": "repair",
     }
-    sessions.write_meta(paths, meta)
+    write_meta(paths, meta)
 
 
 # Order matters: mounts first (they pin subvolumes), then users before metadata.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from herodev_shell.core import layout, sessions
+from herodev_shell.core import layout
 from herodev_shell.core.limits import META_KEY, LimitReport, from_meta, hierarchy, parse_limits, session_group, to_meta
+from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import NotFound
 from herodev_shell.system import cgroups
@@ -21,7 +22,7 @@ def set_session_limits(
     """New limits in the metadata and, when the group exists, on the running processes."""
     paths = layout.session_paths(settings, name)
     with exclusive_lock(settings.lock_file):
-        meta = sessions.read_meta(paths)
+        meta = read_meta(paths)
         if not meta:
             raise NotFound(f"no session named {name!r}", hint="'herodev list' shows the sessions")
         limits = parse_limits(memory, cpus, tasks, base=from_meta(meta))
@@ -32,5 +33,5 @@ def set_session_limits(
         if applied:
             assert group is not None
             cgroups.set_limits(group, limits)  # first: a refused limit leaves the metadata as it was
-        sessions.write_meta(paths, {**meta, META_KEY: to_meta(limits)})
+        write_meta(paths, {**meta, META_KEY: to_meta(limits)})
     return LimitReport(name, limits, applied=applied)

@@ -18,13 +18,13 @@ from herodev_shell.core import limits as limits_meta
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import HostState, require_state
-from herodev_shell.core.limits import Limits, Usage
 from herodev_shell.core.limits import default_limits as session_limits_defaults
 from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.system import btrfs, gitidentity, idmap, privileges, procs, quotas, subids, users
+from herodev_shell.system.cgroups import Limits, Usage
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info

@@ -64,7 +64,7 @@ def subvolume_info(path: Path) -> SubvolumeInfo:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         args = _SubvolInfoArgs()
-        fcntl.ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, args)  # type: ignore[call-overload]
+        fcntl.ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, args)
     finally:
         os.close(fd)
     return SubvolumeInfo(args.treeid, args.generation, args.ctransid, args.otransid, bool(args.flags & 1))

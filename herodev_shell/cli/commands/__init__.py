@@ -1,4 +1,4 @@
-"""The commands: one plain function per command, `run_X(ctx, args) -> exit status | None`.
+"""The commands: one plain function per command, `run_X(ctx, args) -> exit status`.
 
 They import no cmd2. A one-shot run parses with plain argparse and calls the one it needs
 (dispatch.py: fast start-up); the interactive shell wraps every one in a cmd2 do_* method
@@ -17,7 +17,7 @@ from herodev_shell.cli import parsers
 if TYPE_CHECKING:
     from herodev_shell.cli.context import AppContext
 
-Handler = Callable[["AppContext", argparse.Namespace], "int | None"]
+Handler = Callable[["AppContext", argparse.Namespace], int]
 
 canonical = parsers.canonical
 

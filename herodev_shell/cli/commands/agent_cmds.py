@@ -92,7 +92,7 @@ def setup_lines(report: Any) -> tuple[list[str], HerodevError | None]:
 # --- limit ----------------------------------------------------------------------------------
 
 
-def run_limit(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_limit(ctx: AppContext, args: argparse.Namespace) -> int:
     """Change a session's limits (or the fleet's): metadata and running processes at once."""
     from herodev_shell.core import limits, session_limits
 
@@ -110,7 +110,7 @@ def run_limit(ctx: AppContext, args: argparse.Namespace) -> int | None:
         what = f"session {name}"
     if out.json_mode:
         out.json(report)
-        return None
+        return 0
     text = ", ".join(f"{k.split()[0]} {v}" for k, v in limits_fields(report.limits).items())
     if report.planned:
         out.note(f"would set {what} to {text}")
@@ -118,7 +118,7 @@ def run_limit(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.message(f"{what}: {text} (running processes included)")
     else:
         out.message(f"{what}: {text} (applied when its next process starts)")
-    return None
+    return 0
 
 
 # --- exec -----------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def _stdin_fd() -> int | None:
         return None
 
 
-def run_exec(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_exec(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run CMD in the session without a terminal; its exit status is ours."""
     from herodev_shell.core import execution
     from herodev_shell.core.settings import parse_seconds
@@ -197,7 +197,7 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int | None:
 # --- setup ----------------------------------------------------------------------------------
 
 
-def run_setup(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_setup(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run the session's setup hooks again."""
     from herodev_shell.core import hooks, sessions
 
@@ -215,4 +215,4 @@ def run_setup(ctx: AppContext, args: argparse.Namespace) -> int | None:
             out.message("no setup hooks (.herodev/setup committed in the code root's repositories)")
     if failure:
         raise failure
-    return None
+    return 0

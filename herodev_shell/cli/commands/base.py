@@ -7,6 +7,7 @@ here, so commands added later complete sessions, repositories and sizes with no 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import cmd2
@@ -15,7 +16,7 @@ from herodev_shell.cli import completion_data, parsers
 from herodev_shell.cli.context import AppContext
 
 
-class HerodevCommands(cmd2.CommandSet):
+class HerodevCommands(cmd2.CommandSet):  # type: ignore[type-arg]
     @property
     def ctx(self) -> AppContext:
         # The shell (shell.py) carries the context; naming its class here would be an import cycle.
@@ -68,7 +69,7 @@ def build_parser(name: str) -> cmd2.Cmd2ArgumentParser:
     return attach_completers(parser)  # type: ignore[return-value]
 
 
-def parser_for(name: str):
+def parser_for(name: str) -> Callable[[], cmd2.Cmd2ArgumentParser]:
     """A zero-argument factory for with_argparser, building the shared definition with cmd2's class."""
 
     def factory() -> cmd2.Cmd2ArgumentParser:

@@ -94,7 +94,7 @@ def _finish(out: Renderer, outcomes: list[delivery.Outcome], empty: str, what: s
         )
 
 
-def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_changes(ctx: AppContext, args: argparse.Namespace) -> int:
     """Repositories with uncommitted changes, untracked files or unpushed commits."""
     session = tree_session(ctx, args.session, "changes")
     out = ctx.out(args.json)
@@ -129,9 +129,10 @@ def run_changes(ctx: AppContext, args: argparse.Namespace) -> int | None:
     if report.outside:
         sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
         out.note(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)")
+    return 0
 
 
-def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_diff(ctx: AppContext, args: argparse.Namespace) -> int:
     """The changes themselves: staged, not staged (untracked included), and unpushed commits."""
     session = tree_session(ctx, args.session, "diff")
     names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
@@ -139,10 +140,10 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     if out.json_mode:
         out.json(report)
-        return
+        return 0
     if not report.repos and not report.outside:
         out.note(f"no changes {_scope(ctx, session)}")
-        return
+        return 0
     if session is None:
         out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
     for repo in report.repos:
@@ -155,24 +156,27 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.message("=== changed outside any repository", style="bold")
         for path in report.outside:
             out.message(f"  {path}")
+    return 0
 
 
-def run_commit(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_commit(ctx: AppContext, args: argparse.Namespace) -> int:
     """Stage everything (respecting .gitignore) and commit in each changed (or named) repository."""
     session = ctx.session_name(args.session)
     _need_root(ctx, "commit")
     names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
     outcomes = delivery.commit(ctx.settings, ctx.runner, session, args.message, names)
     _finish(ctx.out(args.json), outcomes, "nothing to commit", "commit")
+    return 0
 
 
-def run_push(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_push(ctx: AppContext, args: argparse.Namespace) -> int:
     """Commit first with -m, then push each repository's current branch with unpushed commits."""
     session = ctx.session_name(args.session)
     _need_root(ctx, "push")
     names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
     outcomes = delivery.push(ctx.settings, ctx.runner, session, names, args.message, args.remote)
     _finish(ctx.out(args.json), outcomes, "nothing to push", "push")
+    return 0
 
 
 _NO_SESSION = "no session chosen: -s NAME looks at a session"

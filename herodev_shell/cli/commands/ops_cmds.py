@@ -23,7 +23,7 @@ PULL_COLUMNS = [("path", "repository"), ("branch", "branch"), ("status", "status
 REPAIR_COLUMNS = [("kind", "problem"), ("session", "session"), ("status", "status"), ("detail", "detail")]
 
 
-def run_log(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_log(ctx: AppContext, args: argparse.Namespace) -> int:
     """The audit log: who changed what, when, and how it ended."""
     from herodev_shell.core import audit
 
@@ -42,9 +42,10 @@ def run_log(ctx: AppContext, args: argparse.Namespace) -> int | None:
     ]
     where = f" for session {args.session}" if args.session else ""
     out.records(entries, rows, LOG_COLUMNS, status_key="outcome", empty=f"the audit log has no entries{where}")
+    return 0
 
 
-def run_df(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_df(ctx: AppContext, args: argparse.Namespace) -> int:
     """Disk space of the code root, and the bytes each session holds on its own."""
     from herodev_shell.core import disk_use
 
@@ -54,7 +55,7 @@ def run_df(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     if out.json_mode:
         out.json(report)
-        return
+        return 0
     h = disk_use.human_size
     out.message(
         f"{report.code_root}: size {h(report.size)}, used {h(report.used)}, free {h(report.free)}; "
@@ -74,9 +75,10 @@ def run_df(ctx: AppContext, args: argparse.Namespace) -> int | None:
     nested = sum(u.nested for u in report.sessions)
     if nested:
         ctx.renderer.note(f"note: {nested} subvolume(s) made inside sessions are counted in their sessions' sizes")
+    return 0
 
 
-def run_repair(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_repair(ctx: AppContext, args: argparse.Namespace) -> int:
     """Fix what a crash or kill -9 left: half-made sessions, stale snapshots, mounts and locks."""
     from herodev_shell.core import repair
 
@@ -91,9 +93,10 @@ def run_repair(ctx: AppContext, args: argparse.Namespace) -> int | None:
     failed = [r for r in results if r.status == repair.FAILED]
     if failed:
         raise HerodevError(f"{len(failed)} problem(s) could not be repaired", hint="run with -v to see why")
+    return 0
 
 
-def run_prune(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_prune(ctx: AppContext, args: argparse.Namespace) -> int:
     """Delete sessions idle for a while (no process, not entered) that hold no work; say why others stay."""
     import dataclasses
 
@@ -104,9 +107,10 @@ def run_prune(ctx: AppContext, args: argparse.Namespace) -> int | None:
     outcomes = prune_pull.prune(ctx.settings, runner, older_than)
     out = ctx.out(args.json)
     out.records(outcomes, [o.__dict__ for o in outcomes], PRUNE_COLUMNS, empty="no sessions")
+    return 0
 
 
-def run_pull(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_pull(ctx: AppContext, args: argparse.Namespace) -> int:
     """Fetch and fast-forward the code root's repositories; never over local changes."""
     from herodev_shell.core import prune_pull
 
@@ -117,3 +121,4 @@ def run_pull(ctx: AppContext, args: argparse.Namespace) -> int | None:
     failed = [o.path for o in outcomes if o.status == prune_pull.FAILED]
     if failed:
         raise HerodevError(f"{len(failed)} repository(ies) could not be pulled: {', '.join(failed)}")
+    return 0

@@ -75,21 +75,22 @@ def repo_row(change: changes.RepoChange) -> dict[str, Any]:
 def changes_dict(change: changes.RepoChange) -> dict[str, Any]:
     from herodev_shell.cli.render import to_plain
 
-    data = to_plain(change)
+    data: dict[str, Any] = to_plain(change)
     data["has_changes"] = change.has_changes
     return data
 
 
-def run_repos(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_repos(ctx: AppContext, args: argparse.Namespace) -> int:
     """Git repositories under the code root (or in a session): path, remote, branch, upstream."""
     session = tree_session(ctx, args.session, "repos")
     out = ctx.out(args.json)
     with progress_bar(ctx, "reading repositories", args.json) as progress:
         found = changes.list_repositories(ctx.settings, ctx.runner, session, progress)
     out.records([changes_dict(c) for c in found], [repo_row(c) for c in found], REPO_COLUMNS, empty="no repositories")
+    return 0
 
 
-def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int:
     """Move repositories to <code root>/<server>/<org>/<repo> from their remote URL; never overwrite."""
     session = tree_session(ctx, args.session, "reorganize")
     root = repos.tree_root(ctx.settings, session)
@@ -113,3 +114,4 @@ def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int | None:
         raise HerodevError(
             f"{len(failed)} repositor{'y' if len(failed) == 1 else 'ies'} not moved: {', '.join(failed)}"
         )
+    return 0

@@ -67,7 +67,7 @@ def _enter_parts(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     return args.name, command
 
 
-def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_create(ctx: AppContext, args: argparse.Namespace) -> int:
     """Create a session: a user and a snapshot of the code root."""
     from herodev_shell.cli.commands.agent_cmds import setup_lines
     from herodev_shell.core import hooks, limits
@@ -98,9 +98,10 @@ def run_create(ctx: AppContext, args: argparse.Namespace) -> int | None:
             out.note(f"git commits in it are by {info.git_name} <{info.git_email}>")
     if failure:
         raise failure
+    return 0
 
 
-def run_list(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_list(ctx: AppContext, args: argparse.Namespace) -> int:
     """List the sessions."""
     found = sessions.list_sessions(ctx.settings, with_usage=args.usage)
     out = ctx.out(args.json)
@@ -108,26 +109,27 @@ def run_list(ctx: AppContext, args: argparse.Namespace) -> int | None:
         from herodev_shell.cli.commands.agent_cmds import usage_rows
 
         out.records([to_plain(i) for i in found], usage_rows(found), USAGE_COLUMNS, empty="no sessions")
-        return
+        return 0
     sizes = _disk_fields(ctx, [i.name for i in found])
     data = [{**to_plain(i), **sizes[i.name]} for i in found]
     rows = [_row(i) | {"own_disk": human_size(sizes[i.name]["exclusive"])} for i in found]
     out.records(data, rows, LIST_COLUMNS, empty="no sessions: create one with 'create NAME'")
+    return 0
 
 
-def run_use(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_use(ctx: AppContext, args: argparse.Namespace) -> int:
     """Choose the shell's current session; `use` alone prints it, `use --clear` forgets it."""
     out = ctx.out()
     if args.clear:
         ctx.current_session = None
         out.note("no current session")
-        return
+        return 0
     if args.name is None:
         if ctx.current_session:
             out.message(ctx.current_session)
         else:
             out.note("no current session (choose one with 'use NAME')" if ctx.lasting else "no current session")
-        return
+        return 0
     if args.name not in layout.session_names(ctx.settings):
         sessions.get_session(ctx.settings, args.name)  # raises NotFound listing the sessions
         raise NotFound(f"no session named {args.name!r}")
@@ -139,9 +141,10 @@ def run_use(ctx: AppContext, args: argparse.Namespace) -> int | None:
         )
     ctx.current_session = args.name
     out.note(f"using session {args.name}")
+    return 0
 
 
-def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_info(ctx: AppContext, args: argparse.Namespace) -> int:
     """One session in detail."""
     info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
     out = ctx.out(args.json)
@@ -155,9 +158,10 @@ def run_info(ctx: AppContext, args: argparse.Namespace) -> int | None:
     rows += [{"field": key, "value": value} for key, value in more.items()]
     rows += [{"field": "problem", "value": problem} for problem in info.problems]
     out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
+    return 0
 
 
-def run_enter(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_enter(ctx: AppContext, args: argparse.Namespace) -> int:
     """A login shell, or CMD, as the session's user with its snapshot at the code root."""
     name, command = _enter_parts(args)
     status = execution.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
@@ -165,7 +169,7 @@ def run_enter(ctx: AppContext, args: argparse.Namespace) -> int | None:
     return status
 
 
-def run_delete(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_delete(ctx: AppContext, args: argparse.Namespace) -> int:
     """Remove a session: its snapshot, base, metadata and user (refuses to lose work without -f)."""
     report = sessions.delete_session(ctx.settings, ctx.runner, args.name, force=args.force or ctx.force)
     if ctx.current_session == args.name and not report.planned:
@@ -173,11 +177,12 @@ def run_delete(ctx: AppContext, args: argparse.Namespace) -> int | None:
     out = ctx.out(args.json)
     if out.json_mode:
         out.json(report)
-        return
+        return 0
     if report.planned:
-        return
+        return 0
     for lost in report.lost:
         out.note(f"threw away: {lost}")
     if report.killed:
         out.note(f"ended {report.killed} process(es) of {report.user}")
     out.message(f"deleted session {report.name} ({'; '.join(report.removed)})")
+    return 0
