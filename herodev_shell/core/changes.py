@@ -151,7 +151,9 @@ def _inspect(root: Path, relative: str, base_root: Path | None) -> RepoChange:
     counts = gitlib.status_counts(repo)
     ahead, behind = gitlib.ahead_behind(repo, info.upstream)
     base = _base_state(base_root, relative)
-    commits, branches, stashes, changed_remotes = 0, (), len(gitlib.stash_ids(repo)), ()
+    commits, stashes = 0, len(gitlib.stash_ids(repo))
+    branches: tuple[str, ...] = ()
+    changed_remotes: tuple[str, ...] = ()
     if base_root is not None:
         # New work = commits on no ref the session started with and on no remote-tracking ref
         # (push moves those), so pushed work stops counting.

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from herodev_shell.core import changes, layout, session_sandbox
 from herodev_shell.core.faults import maybe_fail
+from herodev_shell.core.meta import read_meta
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.system.runner import Runner
@@ -41,9 +42,9 @@ class Outcome:
 
 def session_author(settings: Settings, session: str) -> tuple[str, str]:
     """The session's git identity (create --git-name/--git-email, else the settings' author)."""
-    from herodev_shell.core import identity, sessions
+    from herodev_shell.core import identity
 
-    return identity.recorded(settings, session, sessions.read_meta(layout.session_paths(settings, session)))
+    return identity.recorded(settings, session, read_meta(layout.session_paths(settings, session)))
 
 
 def _require_message(message: str | None) -> str:
@@ -89,6 +90,7 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
     live = paths.snapshot
     if not live.is_dir():
         raise NotFound(f"no session named {session!r}", hint="'herodev list' shows the sessions")
+    targets: list[tuple[str, changes.RepoChange | None]]
     if names:
         targets = [(r, None) for r in _check_names(live, names)]
     else:
@@ -281,7 +283,7 @@ def _choose_remote(
     with contextlib.suppress(KeyError, pygit2.GitError):
         configured = repo.config[f"branch.{branch}.remote"]
     with contextlib.suppress(KeyError, pygit2.GitError):
-        merge = repo.config[f"branch.{branch}.merge"]
+        merge = repo.config[f"branch.{branch}.merge"] or ""
         if merge.startswith("refs/heads/"):
             destination = merge[len("refs/heads/") :]
     if remote:

@@ -17,9 +17,13 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from herodev_shell.errors import HerodevError
+
+if TYPE_CHECKING:
+    from pygit2 import Diff, DiffFile, Repository
 
 
 class UnsafePath(HerodevError):
@@ -58,8 +62,10 @@ def refuse_special_files(git_dir: Path) -> None:
             raise UnsafePath(f"{name} in {git_dir.name} is not a regular file (a FIFO, device or link)")
 
 
-def _pygit2() -> Any:
-    import pygit2  # heavy (80 ms): only when a repository is really opened
+def _pygit2() -> ModuleType:
+    # Heavy (80 ms): imported only when a repository is really opened; each function below
+    # imports it too (a dictionary look-up once loaded) so the type checker sees its types.
+    import pygit2
 
     return pygit2
 
@@ -198,7 +204,8 @@ def unquote_c_style(text: str) -> str | None:
 
 @contextlib.contextmanager
 def _owner_validation_off() -> Iterator[None]:
-    pygit2 = _pygit2()
+    import pygit2
+
     options = pygit2.enums.Option
     previous = pygit2.option(options.GET_OWNER_VALIDATION)
     pygit2.option(options.SET_OWNER_VALIDATION, 0)
@@ -208,13 +215,14 @@ def _owner_validation_off() -> Iterator[None]:
         pygit2.option(options.SET_OWNER_VALIDATION, previous)
 
 
-def open_repo(workdir: Path, root: Path) -> Any:
+def open_repo(workdir: Path, root: Path) -> Repository:
     """Open the repository whose working tree is `workdir` (checked to lie inside `root`).
 
     Owner validation is off only for this call: the repository is one we found ourselves under
     a root we trust to contain it, whoever owns its files.
     """
-    pygit2 = _pygit2()
+    import pygit2
+
     if not _inside(str(workdir), root):
         raise UnsafePath(f"{workdir} is outside {root}")
     git_dir_of(workdir, root)
@@ -241,8 +249,9 @@ class HeadInfo:
     remote_url: str | None
 
 
-def head_info(repo: Any) -> HeadInfo:
-    pygit2 = _pygit2()
+def head_info(repo: Repository) -> HeadInfo:
+    import pygit2
+
     branch = upstream = remote_name = None
     head = None
     if not repo.head_is_unborn:
@@ -259,20 +268,21 @@ def head_info(repo: Any) -> HeadInfo:
         with contextlib.suppress(KeyError, pygit2.GitError):
             remote_name = config[f"branch.{branch}.remote"]
         with contextlib.suppress(KeyError, pygit2.GitError):
-            merge = config[f"branch.{branch}.merge"]
+            merge = config[f"branch.{branch}.merge"] or ""
             if remote_name and merge.startswith("refs/heads/"):
                 upstream = f"{remote_name}/{merge[len('refs/heads/') :]}"
     if remote_name is None or remote_name == ".":
-        names = list(repo.remotes.names())
+        names = [n for n in repo.remotes.names() if n]
         remote_name = "origin" if "origin" in names else (names[0] if names else None)
     remote_url = _configured_url(repo, remote_name) if remote_name else None
     return HeadInfo(branch, head, upstream, remote_name, remote_url)
 
 
-def _configured_url(repo: Any, name: str) -> str | None:
+def _configured_url(repo: Repository, name: str) -> str | None:
     """remote.NAME.url as written, before any url.*.insteadOf rewriting: the repository's
     identity (what reorganize lays out by), not a transport detail."""
-    pygit2 = _pygit2()
+    import pygit2
+
     with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
         return str(repo.config[f"remote.{name}.url"])
     with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
@@ -280,11 +290,11 @@ def _configured_url(repo: Any, name: str) -> str | None:
     return None
 
 
-def remote_urls(repo: Any) -> dict[str, str]:
+def remote_urls(repo: Repository) -> dict[str, str]:
     urls = {}
     for name in repo.remotes.names():
-        url = _configured_url(repo, name)
-        if url:
+        url = _configured_url(repo, name) if name else None
+        if name and url:
             urls[name] = url
     return urls
 
@@ -302,8 +312,10 @@ class StatusCounts:
         return bool(self.staged or self.modified or self.deleted or self.untracked or self.conflicted)
 
 
-def status_counts(repo: Any) -> StatusCounts:
-    fs = _pygit2().enums.FileStatus
+def status_counts(repo: Repository) -> StatusCounts:
+    import pygit2
+
+    fs = pygit2.enums.FileStatus
     staged_mask = fs.INDEX_NEW | fs.INDEX_MODIFIED | fs.INDEX_DELETED | fs.INDEX_RENAMED | fs.INDEX_TYPECHANGE
     modified_mask = fs.WT_MODIFIED | fs.WT_TYPECHANGE | fs.WT_RENAMED | fs.WT_UNREADABLE
     staged = modified = deleted = untracked = conflicted = 0
@@ -322,7 +334,7 @@ def status_counts(repo: Any) -> StatusCounts:
     return StatusCounts(staged, modified, deleted, untracked, conflicted)
 
 
-def ahead_behind(repo: Any, upstream: str | None) -> tuple[int, int]:
+def ahead_behind(repo: Repository, upstream: str | None) -> tuple[int, int]:
     """Commits of HEAD not in the upstream, and the reverse; (0, 0) without an upstream."""
     if not upstream or repo.head_is_unborn:
         return 0, 0
@@ -333,11 +345,12 @@ def ahead_behind(repo: Any, upstream: str | None) -> tuple[int, int]:
     return int(ahead), int(behind)
 
 
-def commits_since(repo: Any, head: str | None, base: str | None) -> int:
+def commits_since(repo: Repository, head: str | None, base: str | None) -> int:
     """Commits reachable from head but not from base (base unknown: 0)."""
     if not head or head == base:
         return 0
-    pygit2 = _pygit2()
+    import pygit2
+
     if base is None:
         return 0
     try:
@@ -346,7 +359,7 @@ def commits_since(repo: Any, head: str | None, base: str | None) -> int:
         return 1  # the base commit is gone from this repository: it certainly changed
 
 
-def local_branches(repo: Any) -> dict[str, str]:
+def local_branches(repo: Repository) -> dict[str, str]:
     branches = {}
     for name in repo.branches.local:
         with contextlib.suppress(KeyError, ValueError):
@@ -354,10 +367,12 @@ def local_branches(repo: Any) -> dict[str, str]:
     return branches
 
 
-def stash_ids(repo: Any) -> list[str]:
+def stash_ids(repo: Repository) -> list[str]:
+    import pygit2
+
     try:
         return [str(stash.commit_id) for stash in repo.listall_stashes()]
-    except _pygit2().GitError:
+    except pygit2.GitError:
         return []
 
 
@@ -379,7 +394,7 @@ class Budget:
         self.left = total
 
 
-def _size(repo: Any, side: Any) -> int:
+def _size(repo: Repository, side: DiffFile) -> int:
     """A file's size without loading it: the workdir's stat or the object header."""
     if side.size:
         return int(side.size)
@@ -389,10 +404,11 @@ def _size(repo: Any, side: Any) -> int:
     return 0
 
 
-def _diff_text(diff: Any, stat_only: bool, budget: Any = None, repo: Any = None) -> str:
+def _diff_text(diff: Diff, stat_only: bool, budget: Budget | None = None, repo: Repository | None = None) -> str:
     """The patch (or --stat) of diff, each file cut at DIFF_FILE_CAP and the whole at the budget,
     with a note where something was left out; a file too large is never expanded in memory."""
-    pygit2 = _pygit2()
+    import pygit2
+
     budget = budget if budget is not None else Budget()
     if not len(diff):
         return ""
@@ -409,14 +425,14 @@ def _diff_text(diff: Any, stat_only: bool, budget: Any = None, repo: Any = None)
             parts.append(f"diff --git a/{name} b/{name}\n" + TRUNCATED.format(what=name, limit=_mib(4 * DIFF_FILE_CAP)))
             continue
         patch = diff[index]
-        text = patch.text if patch is not None else ""
+        text = (patch.text if patch is not None else "") or ""
         if text and len(text) > DIFF_FILE_CAP:
             text = text[:DIFF_FILE_CAP] + "\n" + TRUNCATED.format(what=name, limit=_mib(DIFF_FILE_CAP))
         parts.append(_spend(text or "", budget))
     return "".join(parts)
 
 
-def _spend(text: str, budget: Any) -> str:
+def _spend(text: str, budget: Budget) -> str:
     if len(text) > budget.left:
         text = text[: max(budget.left, 0)] + "\n" + TRUNCATED.format(what="this diff", limit=_mib(DIFF_TOTAL_CAP))
     budget.left -= len(text)
@@ -427,32 +443,40 @@ def _mib(size: int) -> str:
     return f"{size >> 20} MiB"
 
 
-def staged_diff(repo: Any, stat_only: bool = False, budget: Any = None) -> str:
+def staged_diff(repo: Repository, stat_only: bool = False, budget: Budget | None = None) -> str:
     if repo.head_is_unborn:
         names = sorted(entry.path for entry in repo.index)
         return "".join(f"new file (staged): {name}\n" for name in names)
     return _diff_text(repo.diff("HEAD", cached=True), stat_only, budget, repo)
 
 
-def worktree_diff(repo: Any, stat_only: bool = False, budget: Any = None) -> str:
+def worktree_diff(repo: Repository, stat_only: bool = False, budget: Budget | None = None) -> str:
     """Index -> working tree, untracked files included with their content."""
-    flags = _pygit2().enums.DiffOption
+    import pygit2
+
+    flags = pygit2.enums.DiffOption
     diff = repo.diff(flags=flags.INCLUDE_UNTRACKED | flags.RECURSE_UNTRACKED_DIRS | flags.SHOW_UNTRACKED_CONTENT)
     return _diff_text(diff, stat_only, budget, repo)
 
 
 def commits_between(
-    repo: Any, head: str | None, hide: list[str], stat_only: bool = False, limit: int = 200, budget: Any = None
+    repo: Repository,
+    head: str | None,
+    hide: list[str],
+    stat_only: bool = False,
+    limit: int = 200,
+    budget: Budget | None = None,
 ) -> list[CommitPatch]:
     """Commits reachable from head and from none of `hide` (upstream, base), newest first."""
-    pygit2 = _pygit2()
+    import pygit2
+
     if not head:
         return []
     walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
     for oid in hide:
         with contextlib.suppress(KeyError, ValueError, pygit2.GitError):
             walker.hide(pygit2.Oid(hex=oid))
-    commits = []
+    commits: list[CommitPatch] = []
     budget = budget if budget is not None else Budget()
     for commit in walker:
         if len(commits) >= limit or budget.left <= 0:
@@ -477,26 +501,28 @@ def links_inside(git_dir: Path) -> list[str]:
     return found
 
 
-def commit_all(repo: Any, message: str, name: str, email: str) -> str | None:
+def commit_all(repo: Repository, message: str, name: str, email: str) -> str | None:
     """Stage everything (new, modified, deleted; .gitignore respected) and commit on HEAD.
 
     Returns the new commit id, or None when there was nothing to commit.
     """
-    pygit2 = _pygit2()
+    import pygit2
+
     index = repo.index
     index.add_all()
     index.write()
     tree = index.write_tree()
     parents = [] if repo.head_is_unborn else [repo.head.target]
-    if parents and repo[parents[0]].tree_id == tree:
+    if parents and repo.head.peel(pygit2.Commit).tree_id == tree:
         return None
     signature = pygit2.Signature(name, email)
     oid = repo.create_commit("HEAD", signature, signature, message, tree, parents)
     return str(oid)
 
 
-def set_reference(repo: Any, name: str, target: str, message: str) -> None:
-    pygit2 = _pygit2()
+def set_reference(repo: Repository, name: str, target: str, message: str) -> None:
+    import pygit2
+
     repo.create_reference_direct(name, pygit2.Oid(hex=target), True, message=message)
 
 
@@ -518,7 +544,7 @@ def give_new_files_to(top: Path, uid: int, gid: int, since: float) -> int:
     return changed
 
 
-def remote_tracking(repo: Any) -> dict[str, str]:
+def remote_tracking(repo: Repository) -> dict[str, str]:
     """'origin/main' -> commit id for every remote-tracking ref."""
     tips = {}
     for name in repo.references:
@@ -528,12 +554,13 @@ def remote_tracking(repo: Any) -> dict[str, str]:
     return tips
 
 
-def head_file(repo: Any, path: str, limit: int) -> tuple[int, bytes] | None:
+def head_file(repo: Repository, path: str, limit: int) -> tuple[int, bytes] | None:
     """(file mode, content) of path in the HEAD commit, or None when HEAD has no such blob.
 
     What is committed, not what the working tree holds: an uncommitted edit is never read.
     """
-    pygit2 = _pygit2()
+    import pygit2
+
     try:
         tree = repo.head.peel(pygit2.Commit).tree
         entry = tree[path]
@@ -542,6 +569,8 @@ def head_file(repo: Any, path: str, limit: int) -> tuple[int, bytes] | None:
     if entry.type_str != "blob":
         return None
     blob = repo[entry.id]
+    if not isinstance(blob, pygit2.Blob):
+        return None
     if blob.size > limit:
         raise HerodevError(f"{path} is larger than {limit} bytes")
     return entry.filemode, bytes(blob.data)
