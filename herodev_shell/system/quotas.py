@@ -59,7 +59,7 @@ def _open_dir(path: Path) -> int:
 def _quota_ctl(root: Path, command: int) -> None:
     fd = _open_dir(root)
     try:
-        fcntl.ioctl(fd, _IOC_QUOTA_CTL, _QuotaCtlArgs(command, 0))  # type: ignore[call-overload]
+        fcntl.ioctl(fd, _IOC_QUOTA_CTL, _QuotaCtlArgs(command, 0))
     finally:
         os.close(fd)
 

@@ -13,7 +13,7 @@ from herodev_shell.errors import UsageError
 COLUMNS = [("id", "id"), ("kind", "kind"), ("created", "created"), ("size", "size"), ("label", "label")]
 
 
-def run_checkpoint(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_checkpoint(ctx: AppContext, args: argparse.Namespace) -> int:
     """Take a read-only checkpoint of a session, or delete one with --delete NAME ID."""
     out = ctx.out(args.json)
     if args.delete:
@@ -24,7 +24,7 @@ def run_checkpoint(ctx: AppContext, args: argparse.Namespace) -> int | None:
             out.json(gone)
         elif not ctx.dry_run:
             out.message(f"deleted checkpoint {gone.id} of {args.name}")
-        return None
+        return 0
     if args.id:
         raise UsageError(f"unexpected argument {args.id!r}", hint="checkpoint NAME [-m LABEL]")
     made = checkpoints.create_checkpoint(ctx.settings, ctx.runner, args.name, args.message)
@@ -32,10 +32,10 @@ def run_checkpoint(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.json(made)
     elif not ctx.dry_run:
         out.message(f"checkpoint {made.id} of {args.name}" + (f": {made.label}" if made.label else ""))
-    return None
+    return 0
 
 
-def run_checkpoints(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_checkpoints(ctx: AppContext, args: argparse.Namespace) -> int:
     """A session's checkpoints, oldest first."""
     name = ctx.session_name(args.name)
     found = checkpoints.list_checkpoints(ctx.settings, ctx.runner, name)
@@ -43,26 +43,26 @@ def run_checkpoints(ctx: AppContext, args: argparse.Namespace) -> int | None:
     ctx.out(args.json).records(
         [to_plain(c) for c in found], rows, COLUMNS, empty=f"no checkpoints: 'checkpoint {name}' takes one"
     )
-    return None
+    return 0
 
 
-def run_rewind(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_rewind(ctx: AppContext, args: argparse.Namespace) -> int:
     """Take a session back to a checkpoint; its current state becomes a safety checkpoint first."""
     report = checkpoints.rewind(ctx.settings, ctx.runner, args.name, args.checkpoint, force=args.force or ctx.force)
     out = ctx.out(args.json)
     if out.json_mode:
         out.json(report)
-        return None
+        return 0
     if report.planned:
-        return None
+        return 0
     if report.killed:
         out.note(f"ended {report.killed} process(es) of session {report.session}")
     kept = f"; its state before is checkpoint {report.safety.id}" if report.safety else ""
     out.message(f"rewound {report.session} to checkpoint {report.checkpoint}{kept}")
-    return None
+    return 0
 
 
-def run_fork(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_fork(ctx: AppContext, args: argparse.Namespace) -> int:
     """A new session starting from a session's current state (or one of its checkpoints)."""
     from herodev_shell.cli.commands.agent_cmds import setup_lines
     from herodev_shell.cli.render import to_plain
@@ -82,10 +82,10 @@ def run_fork(ctx: AppContext, args: argparse.Namespace) -> int | None:
         out.message(f"created session {info.name} ({info.notes[0]}): user {info.user}, snapshot {info.path}")
     if failure:
         raise failure
-    return None
+    return 0
 
 
-def run_mcp(ctx: AppContext, args: argparse.Namespace) -> int | None:
+def run_mcp(ctx: AppContext, args: argparse.Namespace) -> int:
     """Serve MCP on stdio until the client hangs up (the SDK is imported only now)."""
     import sys
 
@@ -99,4 +99,4 @@ def run_mcp(ctx: AppContext, args: argparse.Namespace) -> int | None:
     if sys.stdin.isatty():
         ctx.renderer.note("herodev mcp speaks the Model Context Protocol on stdin/stdout: start it from an MCP client")
     mcp_server.serve(ctx)
-    return None
+    return 0
