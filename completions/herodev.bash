@@ -39,7 +39,7 @@ _herodev_spec() {
         changes) opts='-h --help -s --session --full --all --from --to --json'; vals='-s=sessions --session=sessions --from= --to='; pos='' ;;
         diff) opts='-h --help -s --session --stat --from --to --json'; vals='-s=sessions --session=sessions --from= --to='; pos='repos*' ;;
         commit) opts='-h --help -s --session -m --message --json'; vals='-s=sessions --session=sessions -m= --message='; pos='repos*' ;;
-        push) opts='-h --help -s --session -m --message --remote --json'; vals='-s=sessions --session=sessions -m= --message= --remote='; pos='repos*' ;;
+        push) opts='-h --help -s --session -m --message --remote -n --dry-run --json'; vals='-s=sessions --session=sessions -m= --message= --remote='; pos='repos*' ;;
         help) opts='-h --help'; vals=''; pos=commands ;;
         *) return 1 ;;
     esac

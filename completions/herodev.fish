@@ -99,7 +99,7 @@ function __herodev_spec
         case 'commit'
             printf ':%s\n' '-h --help -s --session -m --message --json' '-s=sessions --session=sessions -m= --message=' 'repos*'
         case 'push'
-            printf ':%s\n' '-h --help -s --session -m --message --remote --json' '-s=sessions --session=sessions -m= --message= --remote=' 'repos*'
+            printf ':%s\n' '-h --help -s --session -m --message --remote -n --dry-run --json' '-s=sessions --session=sessions -m= --message= --remote=' 'repos*'
         case 'help'
             printf ':%s\n' '-h --help' '' 'commands'
         case '*'

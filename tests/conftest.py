@@ -110,6 +110,7 @@ class HerodevEnv:
     base: Path
     prefix: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    owner: pwd.struct_passwd | None = None  # the code owner, when not root (init_world(with_owner=True))
 
     @property
     def code_root(self) -> Path:
@@ -230,6 +231,7 @@ def init_world(base: Path, with_owner: bool = False, **env: str) -> tuple[Herode
             return world, None
         subprocess.run(["useradd", "--no-create-home", "--user-group", world.user("owner")], check=True)
         owner = pwd.getpwnam(world.user("owner"))
+        world.owner = owner
         world.run("-f", "init", "--no-packages", check=True, SUDO_UID=str(owner.pw_uid), SUDO_GID=str(owner.pw_gid))
         return world, owner
     except BaseException:

@@ -307,6 +307,9 @@ def _push(parser: argparse.ArgumentParser) -> None:
         "that exists only in the session)",
     )
     _repo_args(parser, "repositories to push (default: every one with unpushed commits)")
+    parser.add_argument(
+        "-n", "--dry-run", action="store_true", help="show the plan (what goes where), commit and push nothing"
+    )
     add_json(parser)
 
 

@@ -16,7 +16,7 @@ import functools
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from herodev_shell.core import changes, layout, session_sandbox
@@ -38,6 +38,12 @@ class Outcome:
     remote: str | None = None
     commit: str | None = None
     detail: str = ""
+    left_behind: bool = False  # commits push was asked to deliver stayed in the session
+
+
+def left_behind(outcomes: list[Outcome]) -> list[Outcome]:
+    """The rows that make push (or commit) fail: failed, or skipped with commits not delivered."""
+    return [o for o in outcomes if o.status == FAILED or o.left_behind]
 
 
 def session_author(settings: Settings, session: str) -> tuple[str, str]:
@@ -179,7 +185,10 @@ def push(
                 outcomes.append(Outcome(change.path, "push", PLANNED, change.branch, detail=detail))
                 continue
             try:
-                outcomes.append(_push_one(settings, runner, session, root, base, change, remote))
+                outcome = _push_one(settings, runner, session, root, base, change, remote)
+                if outcome.status == SKIPPED and _unpushed(change):
+                    outcome = replace(outcome, left_behind=True)
+                outcomes.append(outcome)
             except (HerodevError, OSError) as exc:
                 reason = exc.message if isinstance(exc, HerodevError) else f"{exc.strerror or exc}"
                 outcomes.append(Outcome(change.path, "push", FAILED, change.branch, detail=reason))
@@ -229,6 +238,9 @@ def _push_one(
     if change.error:
         return Outcome(change.path, "push", FAILED, detail=change.error)
     if not branch or change.head is None:
+        if change.commits:
+            why = f"detached HEAD with {change.commits} new commit(s): check out a branch in the session"
+            return Outcome(change.path, "push", SKIPPED, detail=why, left_behind=True)
         return Outcome(change.path, "push", SKIPPED, detail="detached HEAD or no commit: nothing to push")
     if not _unpushed(change):
         why = "uncommitted changes only (commit them, or push -m MESSAGE)" if change.uncommitted else "nothing to push"
@@ -252,23 +264,31 @@ def _push_one(
         return _push_session_only(settings, runner, session, root, change, remote)
     if code_repo != settings.code_root / change.path:
         notes.insert(0, f"via {code_repo.relative_to(settings.code_root)} in the code root")
-    target, destination, why = _choose_remote(settings.code_root, code_repo, change, remote)
+    target, destination, why, new_upstream = _choose_remote(settings.code_root, code_repo, change, remote)
     if target is None:
         return Outcome(change.path, "push", SKIPPED, branch, detail=why)
+    if new_upstream:
+        notes.append(f"upstream set to {target}/{destination}")
     if runner.dry_run:
-        return Outcome(change.path, "push", PLANNED, branch, target, detail=f"would push {branch} to {destination}")
+        plan = "; ".join([f"would push {branch} to {target} as {destination}", *notes])
+        return Outcome(change.path, "push", PLANNED, branch, target, detail=plan)
     session_repo = root if change.path == "." else gitlib.safe_join(root, change.path)
     upload_pack = _upload_pack(settings, session, root)
     outcome = _fetch_and_push(runner, session, code_repo, session_repo, change, target, destination, notes, upload_pack)
+    if outcome.status == DONE and new_upstream:
+        from herodev_shell.system import git
+
+        git.set_upstream(code_repo, destination, target, runner)  # as push -u / autoSetupRemote do
     if outcome.status == DONE and target in _session_remotes(settings, session, root, change.path):
-        _record_pushed(settings, session, change, target, destination)
+        _record_pushed(settings, session, change, target, destination, upstream=not change.upstream)
     return outcome
 
 
 def _choose_remote(
     code_root: Path, code_repo: Path, change: changes.RepoChange, remote: str | None
-) -> tuple[str | None, str, str]:
-    """(remote name or URL, destination branch, why-not) using the code root's configuration."""
+) -> tuple[str | None, str, str, bool]:
+    """(remote name or URL, destination branch, why-not, whether this sets the branch's upstream)
+    from the code root's configuration; the session's own only picks among the code root's names."""
     import pygit2
 
     from herodev_shell.system import gitlib
@@ -286,17 +306,21 @@ def _choose_remote(
         merge = repo.config[f"branch.{branch}.merge"] or ""
         if merge.startswith("refs/heads/"):
             destination = merge[len("refs/heads/") :]
-    if remote:
-        return remote, destination, ""
     if configured in names:
-        return configured, destination, ""
-    # The session may only pick one of the code root's remotes by name, never a URL.
+        return (remote or configured), destination, "", False
+    new_upstream = configured is None
+    if remote:
+        return remote, destination, "", new_upstream and remote in names
     session_remote = change.upstream.split("/", 1)[0] if change.upstream else None
     if session_remote in names:
-        return session_remote, destination, ""
+        return session_remote, destination, "", new_upstream
+    if len(names) == 1:  # like push.autoSetupRemote: the one remote, the same branch name
+        return next(iter(names)), destination, "", new_upstream
     if not names:
-        return None, destination, "the code root's repository has no remote: name one with --remote URL"
-    return None, destination, f"branch {branch} has no upstream: name a remote with --remote (e.g. {sorted(names)[0]})"
+        return None, destination, "the code root's repository has no remote: name one with --remote URL", False
+    listed = ", ".join(sorted(names))
+    why = f"branch {branch} has no upstream and {len(names)} remotes ({listed}): pick one with --remote NAME"
+    return None, destination, why, False
 
 
 def _fetch_and_push(
@@ -355,9 +379,13 @@ def _session_remotes(settings: Settings, session: str, root: Path, relative: str
     return set()
 
 
-def _record_pushed(settings: Settings, session: str, change: changes.RepoChange, remote: str, branch: str) -> None:
+def _record_pushed(
+    settings: Settings, session: str, change: changes.RepoChange, remote: str, branch: str, upstream: bool
+) -> None:
     """Move the session's remote-tracking ref to what was pushed, so `changes` (and `delete`)
-    stop counting it as unpushed. Best effort: the push itself already succeeded."""
+    stop counting it as unpushed, and, for a branch without one, record its upstream (as
+    `push -u` would), so the session's own git status and pull follow it. Best effort: the push
+    itself already succeeded."""
     from herodev_shell.system import gitlib
 
     live = layout.session_paths(settings, session).snapshot
@@ -367,6 +395,9 @@ def _record_pushed(settings: Settings, session: str, change: changes.RepoChange,
         workdir = live if change.path == "." else gitlib.safe_join(live, change.path)
         repo = gitlib.open_repo(workdir, live)
         gitlib.set_reference(repo, f"refs/remotes/{remote}/{branch}", change.head or "", "herodev push")
+        if upstream and change.branch:
+            repo.config[f"branch.{change.branch}.remote"] = remote
+            repo.config[f"branch.{change.branch}.merge"] = f"refs/heads/{branch}"
 
     with contextlib.suppress(HerodevError):
         session_sandbox.write(settings, session, update, type(None))

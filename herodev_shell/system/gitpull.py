@@ -4,30 +4,18 @@ a repository's config such as core.sshCommand would otherwise run as root)."""
 from __future__ import annotations
 
 import os
-import pwd
 from pathlib import Path
 
 from herodev_shell.errors import _last_meaningful_line
-from herodev_shell.system.git import GitOutcome, _env
+from herodev_shell.system.git import GitOutcome, as_owner
 from herodev_shell.system.runner import Result, Runner
 
 TIMEOUT = 300.0
 
 
-def _as_owner(repo: Path) -> tuple[list[str], dict[str, str]]:
-    """The argv prefix and environment that run git as the owner of repo's .git."""
-    uid = os.lstat(repo / ".git").st_uid
-    env = _env()
-    if uid == os.geteuid():
-        return ["git", "-C", os.fspath(repo)], env
-    owner = pwd.getpwuid(uid)
-    env.update(HOME=owner.pw_dir or "/", USER=owner.pw_name, LOGNAME=owner.pw_name)
-    return ["runuser", "-u", owner.pw_name, "--", "git", "-C", os.fspath(repo)], env
-
-
 def _run(repo: Path, args: list[str], runner: Runner, changes: bool = False) -> Result:
-    prefix, env = _as_owner(repo)
-    return runner.run([*prefix, *args], changes=changes, check=False, env=env, timeout=TIMEOUT)
+    prefix, env = as_owner(repo)
+    return runner.run([*prefix, "-C", os.fspath(repo), *args], changes=changes, check=False, env=env, timeout=TIMEOUT)
 
 
 def current_branch(repo: Path, runner: Runner) -> str:

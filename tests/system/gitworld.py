@@ -9,6 +9,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +17,19 @@ from pathlib import Path
 
 from tests.conftest import HerodevEnv, init_world, make_traversable_dir
 
+# Root's test git may read repositories the code owner owns (remotes, clones). safe.directory
+# from the global file, unlike `-c`, also reaches the upload-pack and receive-pack that local
+# transports and `git daemon` start (git clears GIT_CONFIG_PARAMETERS for local transports).
+TEST_GITCONFIG = Path(tempfile.gettempdir()) / "herodev-tests.gitconfig"
+TEST_GITCONFIG.write_text("[safe]\n\tdirectory = *\n")
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Tester",
     "GIT_AUTHOR_EMAIL": "tester@example.com",
     "GIT_COMMITTER_NAME": "Tester",
     "GIT_COMMITTER_EMAIL": "tester@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": str(TEST_GITCONFIG),
     "HOME": "/nonexistent",
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
 }
@@ -65,7 +73,8 @@ def git_world(prefix: str) -> Iterator[tuple[HerodevEnv, pwd.struct_passwd]]:
 
 
 def make_remote(world: HerodevEnv, name: str, files: dict[str, str] | None = None) -> Path:
-    """A bare repository with one commit on main."""
+    """A bare repository with one commit on main, owned by the code owner (the operator) as a
+    bare repository on the same server would be."""
     remote = world.base / "remotes" / f"{name}.git"
     seed = world.base / "remotes" / f"{name}.seed"
     git("init", "-q", "--bare", str(remote))
@@ -76,6 +85,8 @@ def make_remote(world: HerodevEnv, name: str, files: dict[str, str] | None = Non
     git("add", "-A", cwd=seed)
     git("commit", "-q", "-m", "initial", cwd=seed)
     git("push", "-q", str(remote), "main", cwd=seed)
+    if world.owner is not None:
+        subprocess.run(["chown", "-R", f"{world.owner.pw_uid}:{world.owner.pw_gid}", str(remote)], check=True)
     return remote
 
 
@@ -127,7 +138,9 @@ def free_port() -> int:
 
 @contextmanager
 def git_daemon(base_path: Path) -> Iterator[str]:
-    """`git daemon --export-all --enable=receive-pack` on 127.0.0.1; yields git://127.0.0.1:PORT."""
+    """`git daemon --export-all --enable=receive-pack` on 127.0.0.1; yields git://127.0.0.1:PORT.
+
+    It runs as root and serves repositories the operator owns (TEST_GITCONFIG's safe.directory)."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -143,6 +156,7 @@ def git_daemon(base_path: Path) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=GIT_ENV,
     )
     try:
         deadline = time.monotonic() + 10

@@ -231,11 +231,13 @@ def test_push_over_git_daemon_and_a_repository_only_in_the_session(gw: tuple[Her
         in_session(world, "net", "mkdir -p scratch/fresh && cd scratch/fresh && git init -q -b main && echo a > a")
         found = changes_json(world, "net")
         assert found["scratch/fresh"]["session_only"] is True and found["scratch/fresh"]["untracked"] == 1
-        result = world.run("push", "-s", "net", "-m", "over the network", "--json", check=True)
+        # the session-only repository's commit stays behind: exit 1 though the other went out
+        result = world.run("push", "-s", "net", "-m", "over the network", "--json", check=1)
         rows = {(o["path"], o["action"]): o for o in json.loads(result.stdout)}
         assert rows[("127.0.0.1/netrepo", "push")]["status"] == "done"
         skipped = rows[("scratch/fresh", "push")]
-        assert skipped["status"] == "skipped" and "--remote" in skipped["detail"]
+        assert skipped["status"] == "skipped" and "--remote" in skipped["detail"] and skipped["left_behind"]
+        assert "scratch/fresh (skipped)" in result.stderr
         assert git("log", "-1", "--format=%s", "main", cwd=served / "netrepo.git") == "over the network"
         unnamed = world.run("push", "-s", "net", "--remote", f"{url}/fresh.git")
         assert unnamed.returncode == 2 and "REPO" in unnamed.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from typing import Any
 
@@ -86,11 +87,14 @@ def _print_block(out: Renderer, title: str, text: str) -> None:
 
 def _finish(out: Renderer, outcomes: list[delivery.Outcome], empty: str, what: str) -> None:
     out.records(outcomes, [o.__dict__ for o in outcomes], OUTCOME_COLUMNS, status_key="status", empty=empty)
-    failed = [o.path for o in outcomes if o.status == delivery.FAILED]
-    if failed:
+    # Exit 1 when anything due stayed behind, skipped as much as failed: `push && delete` must
+    # never lose track of commits.
+    behind = delivery.left_behind(outcomes)
+    if behind:
+        paths = ", ".join(f"{o.path} ({o.status})" for o in behind)
         raise HerodevError(
-            f"{what} failed in {len(failed)} repositor{'y' if len(failed) == 1 else 'ies'}: {', '.join(failed)}",
-            hint="the work stays in the session; see the detail column for git's reason",
+            f"{what} left work behind in {len(behind)} repositor{'y' if len(behind) == 1 else 'ies'}: {paths}",
+            hint="the work stays in the session; the detail column says why",
         )
 
 
@@ -172,9 +176,11 @@ def run_commit(ctx: AppContext, args: argparse.Namespace) -> int:
 def run_push(ctx: AppContext, args: argparse.Namespace) -> int:
     """Commit first with -m, then push each repository's current branch with unpushed commits."""
     session = ctx.session_name(args.session)
-    _need_root(ctx, "push")
+    if not args.dry_run:
+        _need_root(ctx, "push")
     names = [_relative_name(ctx.settings.code_root, n) for n in args.repos]
-    outcomes = delivery.push(ctx.settings, ctx.runner, session, names, args.message, args.remote)
+    runner = dataclasses.replace(ctx.runner, dry_run=True) if args.dry_run else ctx.runner
+    outcomes = delivery.push(ctx.settings, runner, session, names, args.message, args.remote)
     _finish(ctx.out(args.json), outcomes, "nothing to push", "push")
     return 0
 
