@@ -12,7 +12,7 @@ _herodev_global_vals='-c= --command= --config=files --code-root=files'
 _herodev_spec() {
     case "$1" in
         check) opts='-h --help --json'; vals=''; pos='' ;;
-        init) opts='-h --help --size --image --no-packages --reformat --migrate --json'; vals='--size=sizes --image=files'; pos='' ;;
+        init) opts='-h --help --size --image --no-packages --reformat --migrate --quotas --json'; vals='--size=sizes --image=files --quotas='; pos='' ;;
         create) opts='-h --help --quota --git-name --git-email --memory --cpus --tasks --no-setup --json'; vals='--quota=sizes --git-name= --git-email= --memory=sizes --cpus= --tasks='; pos='' ;;
         list) opts='-h --help --usage --json'; vals=''; pos='' ;;
         sessions) opts='-h --help --usage --json'; vals=''; pos='' ;;

@@ -45,7 +45,7 @@ function __herodev_spec
         case 'check'
             printf ':%s\n' '-h --help --json' '' ''
         case 'init'
-            printf ':%s\n' '-h --help --size --image --no-packages --reformat --migrate --json' '--size=sizes --image=files' ''
+            printf ':%s\n' '-h --help --size --image --no-packages --reformat --migrate --quotas --json' '--size=sizes --image=files --quotas=' ''
         case 'create'
             printf ':%s\n' '-h --help --quota --git-name --git-email --memory --cpus --tasks --no-setup --json' '--quota=sizes --git-name= --git-email= --memory=sizes --cpus= --tasks=' ''
         case 'list'
