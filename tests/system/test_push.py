@@ -157,7 +157,7 @@ def test_exit_status_says_whether_every_commit_due_went_out(pw: tuple[HerodevEnv
     remote, relative = _repo(world, owner, "codes")
     world.run("create", "codes", check=True)
     nothing = world.run("push", "-s", "codes")
-    assert nothing.returncode == 0 and "nothing to push" in nothing.stdout
+    assert nothing.returncode == 0 and "nothing to push" in nothing.stdout + nothing.stderr
 
     in_session(world, "codes", f"echo dirty >> {relative}/README")  # uncommitted only: no commit due
     dirty, _ = _push(world, "codes")
