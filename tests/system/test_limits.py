@@ -8,6 +8,7 @@ of taking the machine down.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -224,3 +225,33 @@ def test_cgroup_names_refuse_paths() -> None:
     for bad in ("../etc", "/abs", "a//b", "a/../b"):
         with pytest.raises(Exception, match="invalid cgroup parent"):
             cgroups.fleet_group(hierarchy, bad)
+
+
+def test_v2_kill_and_remove_on_the_unified_hierarchy() -> None:
+    """The v2 path of attach, members, cgroup.kill and remove, on this machine's cgroup2 mount
+    (no controllers needed for those); where cgroup v2 is the main hierarchy every test above
+    runs on it anyway."""
+    unified = [
+        line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines() if " - cgroup2 " in line
+    ]
+    if not unified:
+        pytest.skip("no cgroup2 mount")
+    hierarchy = cgroups.Hierarchy(2, v2_root=Path(unified[0]))
+    parent = f"herodev-test-v2-{os.getpid()}"
+    group = cgroups.session_group(hierarchy, parent, "dev_v2test")
+    for _, directory in group.dirs():
+        directory.mkdir(parents=True)
+    try:
+        spawner = subprocess.Popen(
+            ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 60 & done; wait"],
+            preexec_fn=lambda: cgroups.join(group.procs_files()),
+        )
+        wait_for(lambda: len(cgroups.members(group)) >= 9)
+        assert cgroups.kill_all(group) >= 9
+        assert cgroups.members(group) == []
+        spawner.wait(timeout=10)
+        assert spawner.returncode == -9
+    finally:
+        cgroups.remove(group)
+        cgroups.remove(cgroups.fleet_group(hierarchy, parent))
+    assert not group.exists()
