@@ -21,6 +21,7 @@ from pathlib import Path
 
 from herodev_shell.core import changes, layout, session_sandbox
 from herodev_shell.core.faults import maybe_fail
+from herodev_shell.core.locks import session_lock
 from herodev_shell.core.meta import read_meta
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
@@ -89,7 +90,6 @@ def _write_guard(root: Path, relative: str) -> Path:
 
 def commit(settings: Settings, runner: Runner, session: str, message: str | None, names: list[str]) -> list[Outcome]:
     """Stage everything and commit in each changed (or named) repository of the session."""
-    from pygit2 import GitError  # a full disk or a damaged repository, reported per repository
 
     text = _require_message(message)
     paths = layout.session_paths(settings, session)
@@ -103,6 +103,22 @@ def commit(settings: Settings, runner: Runner, session: str, message: str | None
         report = changes.scan(settings, runner, session)
         targets = [(r.path, r) for r in report.repos if r.uncommitted]
     author, email = session_author(settings, session)
+    with session_lock(settings, session, "commit", runner.say):
+        return _commit_targets(settings, runner, session, targets, text, author, email)
+
+
+def _commit_targets(
+    settings: Settings,
+    runner: Runner,
+    session: str,
+    targets: list[tuple[str, changes.RepoChange | None]],
+    text: str,
+    author: str,
+    email: str,
+) -> list[Outcome]:
+    from pygit2 import GitError
+
+    live = layout.session_paths(settings, session).snapshot
     outcomes = []
     for relative, change in targets:
         if change is not None and change.conflicted:
@@ -399,7 +415,7 @@ def _record_pushed(
             repo.config[f"branch.{change.branch}.remote"] = remote
             repo.config[f"branch.{change.branch}.merge"] = f"refs/heads/{branch}"
 
-    with contextlib.suppress(HerodevError):
+    with contextlib.suppress(HerodevError), session_lock(settings, session, "push"):
         session_sandbox.write(settings, session, update, type(None))
 
 

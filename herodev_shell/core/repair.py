@@ -211,9 +211,10 @@ def _lock_problem(settings: Settings) -> list[Problem]:
         note = settings.lock_file.read_text().strip()
     except OSError:
         return []
-    if not note.isdigit():
+    first = note.split(" ", 1)[0]  # "PID PURPOSE\tSINCE" (locking.py)
+    if not first.isdigit():
         return []
-    pid = int(note)
+    pid = int(first)
     try:
         os.kill(pid, 0)
         return []  # alive: not stale

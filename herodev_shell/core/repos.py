@@ -33,10 +33,11 @@ class Repo:
 
 
 def _submodule_paths(directory: str) -> set[str]:
-    try:
-        with open(os.path.join(directory, ".gitmodules"), errors="replace") as handle:
-            text = handle.read(1 << 20)
-    except OSError:
+    from herodev_shell.system.gitlib import read_regular
+
+    try:  # a FIFO named .gitmodules must not block discovery: regular files only
+        text = read_regular(os.path.join(directory, ".gitmodules"), 1 << 20).decode(errors="replace")
+    except (OSError, HerodevError):
         return set()
     return {match.strip("/") for match in _SUBMODULE_PATH_RE.findall(text)}
 
@@ -157,6 +158,34 @@ def plan_reorganize(root: Path, repos: list[Repo]) -> list[Move]:
         moving.append(repo.path)
         plan.append(Move(repo.path, target, "planned"))
     return plan
+
+
+def reorganize(settings: Settings, session: str | None, plan_only: bool) -> list[Move]:
+    """Plan (and unless plan_only, make) the moves in the code root or a session. A session's
+    tree is planned and moved by the sandbox child, as the session user, nosymfollow: a link
+    the session plants can neither aim a mkdir or rename outside its tree nor race one."""
+    root = tree_root(settings, session)
+    if session is None:
+        if plan_only:
+            return plan_reorganize(root, discover(root))
+        return apply_reorganize(root, plan_reorganize(root, discover(root)))
+    from herodev_shell.core import session_sandbox
+    from herodev_shell.system.sandbox import plain_relative
+
+    def plan() -> list[Move]:
+        return plan_reorganize(root, discover(root))
+
+    def move() -> list[Move]:
+        return apply_reorganize(root, plan_reorganize(root, discover(root)))
+
+    if plan_only:
+        moves = session_sandbox.read(settings, session, [root], plan, list[Move])
+    else:
+        moves = session_sandbox.write(settings, session, move, list[Move])
+    for m in moves:
+        if not plain_relative(m.path) or (m.target is not None and not plain_relative(m.target)):
+            raise HerodevError("the session's reorganize answered with a path outside its tree")
+    return list(moves)
 
 
 def apply_reorganize(root: Path, plan: list[Move]) -> list[Move]:

@@ -12,8 +12,9 @@ from herodev_shell.system import btrfs
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 
-# One lock for all scans (a dot name: not mistaken for a session piece by list or repair).
-LOCK_NAME = ".scan.lock"
+# One lock per session's scans (a dot name: not mistaken for a session piece by list or repair):
+# a session whose scan hangs holds up no other session.
+LOCK_SUFFIX = ".scan.lock"
 
 
 def _scanner(runner: Runner) -> Runner:
@@ -25,11 +26,11 @@ def _scanner(runner: Runner) -> Runner:
 def scan_snapshot(paths: layout.SessionPaths, runner: Runner) -> Iterator[layout.SessionPaths]:
     """Take `<user>.scan` (replacing a leftover one), yield, and delete it again, also on error.
 
-    One scan at a time, so two `changes` never fight over the same snapshot.
+    One scan of a session at a time, so two `changes` never fight over the same snapshot.
     """
     scanner = _scanner(runner)
-    lock = paths.meta.with_name(LOCK_NAME)
-    with exclusive_lock(lock):
+    lock = paths.meta.with_name(f".{paths.user}{LOCK_SUFFIX}")
+    with exclusive_lock(lock, purpose=f"scan of {paths.name}", on_wait=runner.say):
         if paths.scan.exists():
             btrfs.delete_subvolume(paths.scan, scanner)
         btrfs.snapshot(paths.snapshot, paths.scan, scanner, read_only=True)

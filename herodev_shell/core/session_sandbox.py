@@ -18,6 +18,7 @@ from herodev_shell.errors import HerodevError
 from herodev_shell.system import sandbox
 
 T = TypeVar("T")
+WRITE_FACTOR = 6
 ACCESS_CHOWN = "chown"  # sessions.ACCESS_CHOWN: the snapshot already belongs to the user
 
 
@@ -54,7 +55,8 @@ def spec(settings: Settings, name: str, trees: Sequence[Path], writable: bool = 
     may follow. The code root is covered, so no other session and no trusted tree is in view."""
     kept = tuple(t for i, t in enumerate(trees) if i == 0 or (t is not None and t.is_dir()))
     inside = all(settings.code_root in t.parents for t in kept)
-    limits = sandbox.Limits(timeout=settings.read_deadline)
+    # a commit hashes every changed file: writes get more time than one repository's read
+    limits = sandbox.Limits(timeout=settings.read_deadline * (WRITE_FACTOR if writable else 1))
     return sandbox.Spec(identity(settings, name), kept, settings.code_root if inside else None, writable, limits)
 
 

@@ -417,7 +417,19 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
     if problem:
         raise UsageError(problem, hint=allowed_text(settings.max_name_length))
     paths = layout.session_paths(settings, name)
-    with exclusive_lock(settings.lock_file):
+    # The scan runs before the global lock (it takes only the session's own scan lock): a
+    # session whose repositories hang a read must not hold up every other session's create or
+    # delete. With -f a scan that fails is reported, never a reason not to delete.
+    try:
+        work = session_has_work(settings, runner, name)
+    except HerodevError as exc:
+        if not force:
+            raise HerodevError(
+                f"session {name} not deleted: its work could not be inspected ({exc.message})",
+                hint=f"'herodev delete -f {name}' deletes it anyway",
+            ) from None
+        work = [f"not inspected ({exc.message})"]
+    with exclusive_lock(settings.lock_file, purpose=f"delete {name}", on_wait=runner.say):
         has_meta = paths.meta.exists()
         user = _session_user(paths, has_meta)
         pieces = [p for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
@@ -426,7 +438,6 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         # Its user, or (half deleted) the uid the metadata names while no other user has it.
         uid = user.uid if user else _orphan_uid(read_meta(paths) if has_meta else None)
         pids = sorted(set(users.processes_of(uid) if uid else []) | set(limits_meta.group_members(settings, name)))
-        work = session_has_work(settings, runner, name)
         reasons = [f"{len(pids)} process(es) of {paths.user} are running"] if pids else []
         reasons += work
         if reasons and not force:

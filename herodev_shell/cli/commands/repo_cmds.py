@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from herodev_shell.cli.context import AppContext
@@ -97,14 +97,13 @@ def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int:
     plan_only = ctx.dry_run or args.plan_only
     if not plan_only and os.geteuid() != 0 and not os.access(root, os.W_OK):
         raise NeedsRoot("reorganize")
-    plan = repos.plan_reorganize(root, repos.discover(root))
-    if plan_only:
-        result = plan
+    if plan_only or not ctx.settings.sessions_dir.is_dir():
+        result = repos.reorganize(ctx.settings, session, plan_only)
     else:
-        from herodev_shell.system.locking import exclusive_lock
+        from herodev_shell.core.locks import session_lock
 
-        with exclusive_lock(ctx.settings.lock_file) if ctx.settings.sessions_dir.is_dir() else nullcontext():
-            result = repos.apply_reorganize(root, repos.plan_reorganize(root, repos.discover(root)))
+        with session_lock(ctx.settings, session, "reorganize", ctx.runner.say):
+            result = repos.reorganize(ctx.settings, session, plan_only)
     out = ctx.out(args.json)
     out.records(result, [m.__dict__ for m in result], MOVE_COLUMNS, status_key="status", empty="nothing to move")
     if plan_only and any(m.status == "planned" for m in result):
