@@ -11,8 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from herodev_shell.errors import HerodevError
+from herodev_shell.system import subvolids
 from herodev_shell.system.mounts import mount_containing
 from herodev_shell.system.runner import Runner
+from herodev_shell.system.subvolinfo import subvolume_info_fd
 
 # The first inode of every btrfs subvolume.
 SUBVOLUME_INODE = 256
@@ -199,38 +202,38 @@ def filesystem_path(path: Path) -> str:
     return joined.strip("/")
 
 
-def subvolume_paths(path: Path, runner: Runner) -> list[str]:
-    """Every subvolume of path's filesystem, as paths from its top level; one process."""
-    out = runner.run(["btrfs", "subvolume", "list", "-a", os.fspath(path)], changes=False).stdout
-    found = []
-    for line in out.splitlines():
-        _, sep, rest = line.partition(" path ")
-        if sep:
-            # -a prefixes some paths with <FS_TREE>/; both forms are relative to the top level.
-            found.append(rest.removeprefix("<FS_TREE>/").strip("/"))
-    return found
+def delete_subvolume_id(ident: int, where: Path, runner: Runner) -> None:
+    """Delete subvolume ident, by id; where (root's own directory) names the filesystem."""
+    if runner.dry_run or runner.verbose:
+        runner.say(f"{'would delete' if runner.dry_run else '+ delete'} subvolume id {ident} of {where}")
+    if runner.dry_run:
+        return
+    fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        subvolids.destroy(fd, ident)
+    except OSError as exc:
+        raise HerodevError(f"cannot delete subvolume {ident} under {where}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
-def nested_subvolumes(path: Path, runner: Runner, all_paths: list[str] | None = None) -> list[Path]:
-    """Subvolumes inside the subvolume at path, deepest first (the order they can be deleted in)."""
-    own = filesystem_path(path)
-    paths = subvolume_paths(path, runner) if all_paths is None else all_paths
-    inside = [p for p in paths if p.startswith(own + "/")]
-    inside.sort(key=lambda p: p.count("/"), reverse=True)
-    return [path / p[len(own) + 1 :] for p in inside]
+def delete_subvolume_tree(path: Path, runner: Runner) -> list[int]:
+    """Delete a subvolume and every subvolume nested in it, deepest first, all by id. Returns the nested ids.
 
-
-def delete_subvolume_tree(path: Path, runner: Runner) -> list[Path]:
-    """Delete a subvolume and every subvolume nested in it, deepest first. Returns the nested ones.
-
-    A plain `btrfs subvolume delete` fails with 'Directory not empty' when a session user (or
-    podman's btrfs driver) made a subvolume inside; progs 6.2 has no --recursive.
+    path's parent is root's own directory (the sessions or checkpoints dir); nothing inside
+    path is ever resolved: its id comes from an fd opened without following links, the
+    nested ones from the root tree's references (system/subvolids.py), so a session's
+    names (newlines, symlinks swapped in mid-path) choose nothing. A plain delete would also
+    fail with 'Directory not empty' when a session user (or podman) made a subvolume inside.
     """
-    nested = nested_subvolumes(path, runner)
-    for inner in nested:
-        if os.stat(inner, follow_symlinks=False).st_ino == SUBVOLUME_INODE:
-            delete_subvolume(inner, runner)
-    delete_subvolume(path, runner)
+    fd = subvolids.open_subvolume(path.parent, path.name)
+    try:
+        top = subvolume_info_fd(fd).treeid
+        nested = subvolids.descendants(fd, top)
+    finally:
+        os.close(fd)
+    for ident in [*nested, top]:
+        delete_subvolume_id(ident, path.parent, runner)
     return nested
 
 

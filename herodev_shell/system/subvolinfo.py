@@ -63,8 +63,13 @@ def subvolume_info(path: Path) -> SubvolumeInfo:
     """Raises OSError when path is not the top of a btrfs subvolume (or is unreadable)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        args = _SubvolInfoArgs()
-        fcntl.ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, args)
+        return subvolume_info_fd(fd)
     finally:
         os.close(fd)
+
+
+def subvolume_info_fd(fd: int) -> SubvolumeInfo:
+    """The same from an fd already open (opened without following links, by the caller)."""
+    args = _SubvolInfoArgs()
+    fcntl.ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, args)
     return SubvolumeInfo(args.treeid, args.generation, args.ctransid, args.otransid, bool(args.flags & 1))
