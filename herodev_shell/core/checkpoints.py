@@ -18,7 +18,7 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from herodev_shell.core import layout
@@ -28,10 +28,11 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
-from herodev_shell.system import btrfs, users
+from herodev_shell.system import btrfs, quotas, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.privileges import require_root
 from herodev_shell.system.runner import Runner
+from herodev_shell.system.subvolinfo import subvolume_info
 
 MANUAL, SAFETY = "manual", "safety"  # made by `checkpoint`; taken by rewind before it rewinds
 MAX_LABEL = 200
@@ -138,16 +139,18 @@ def list_checkpoints(settings: Settings, runner: Runner, name: str, sizes: bool 
         meta = _read(paths, ident)
         if meta is not None and btrfs.is_subvolume(checkpoint_dir(paths, ident)):
             found.append(_from_meta(paths, ident, meta))
-    if sizes and found:
-        by_path = {g.path: g for g in btrfs.qgroups(settings.code_root, runner) or []}
-        where = btrfs.filesystem_path(paths.checkpoints)
-        found = [
-            Checkpoint(**{**c.__dict__, "size": g.exclusive})
-            if (g := by_path.get(f"{where}/{c.id}")) is not None
-            else c
-            for c in found
-        ]
+    if sizes and found and quotas.mode(settings.code_root) != quotas.OFF:
+        found = [replace(c, size=_size(settings, Path(c.path))) for c in found]
     return found
+
+
+def _size(settings: Settings, checkpoint: Path) -> int | None:
+    """Bytes only this checkpoint holds (its own quota group, from sysfs: no process)."""
+    try:
+        usage = quotas.usage(settings.code_root, 0, subvolume_info(checkpoint).treeid)
+    except OSError:
+        return None
+    return usage.exclusive if usage else None
 
 
 def get_checkpoint(paths: layout.SessionPaths, ident: str) -> Checkpoint:
@@ -214,13 +217,33 @@ def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.Ses
     the session's own group already counts it. A rewound snapshot is a new subvolume: its
     limit is applied again from the session's metadata.
     """
-    if subvolume.parent == paths.checkpoints:
+    if subvolume.parent == paths.checkpoints and subvolume.name != REWIND_NEW:
+        join_session_group(settings, runner, paths, [subvolume_info(subvolume).treeid])
         return
     from herodev_shell.core import quota_mode
 
     quota = (read_meta(paths) or {}).get("quota")
     # its own quota group (nested subvolumes join it under simple quotas) and the limit
     quota_mode.attach(settings, runner, subvolume, quota if isinstance(quota, int) else None)
+
+
+def join_session_group(settings: Settings, runner: Runner, paths: layout.SessionPaths, members: list[int]) -> None:
+    """Make subvolumes members of the session's quota group 1/<its subvolume>, so what they hold
+    counts in its figures and its limit: checkpoints, and (at a rewind) the snapshots it
+    replaced, whose bytes simple quotas keep charged to them while checkpoints still use them.
+    A group or member that no longer exists is skipped: figures, not correctness, ride on it."""
+    root = settings.code_root
+    if quotas.mode(root) == quotas.OFF:
+        return
+    try:
+        session = subvolume_info(paths.snapshot).treeid
+    except OSError:
+        return
+    if quotas.usage(root, 1, session) is None:
+        return
+    for member in members:
+        argv = ["btrfs", "qgroup", "assign", "--no-rescan", f"0/{member}", quotas.group_for(session), str(root)]
+        runner.run(argv, check=False)
 
 
 def create_checkpoint(settings: Settings, runner: Runner, name: str, label: str = "") -> Checkpoint:
@@ -302,6 +325,19 @@ def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: boo
     return RewindReport(name, target.id, safety, killed)
 
 
+def _carry_group(settings: Settings, runner: Runner, paths: layout.SessionPaths, old: Path) -> None:
+    """The session's new quota group takes in its checkpoints and every snapshot it replaced
+    (their ids are kept in the metadata): their bytes stay the session's."""
+    meta = read_meta(paths) or {}
+    kept = meta.get("retired_subvolumes")
+    retired = [i for i in kept if isinstance(i, int)] if isinstance(kept, list) else []
+    retired.append(subvolume_info(old).treeid)
+    held = [subvolume_info(checkpoint_dir(paths, i)).treeid for i in ids_on_disk(paths)]
+    join_session_group(settings, runner, paths, retired + held)
+    if meta:
+        write_meta(paths, {**meta, "retired_subvolumes": retired})
+
+
 def _swap(settings: Settings, runner: Runner, paths: layout.SessionPaths, source: Path) -> None:
     """A writable snapshot of source takes the session snapshot's place; the old one goes.
 
@@ -326,6 +362,8 @@ def _swap(settings: Settings, runner: Runner, paths: layout.SessionPaths, source
             btrfs.delete_subvolume_tree(new, runner)
         raise
     maybe_fail("rewind:after-swap")
+    with contextlib.suppress(HerodevError, OSError):
+        _carry_group(settings, runner, paths, old)
     # Past this point the rewind has happened; a failure to free the old tree is repair's job.
     with contextlib.suppress(HerodevError, OSError):
         from herodev_shell.core import quota_mode

@@ -74,7 +74,10 @@ def session_usage(settings: Settings, runner: Runner, names: list[str] | None = 
         found[name] = SessionUsage(
             name=name,
             user=paths.user,
-            exclusive=figures.exclusive + (held or 0) if figures.exclusive is not None else None,
+            # simple quotas: checkpoints are members of the session's group, counted already
+            exclusive=figures.exclusive + ((held or 0) if mode != quotas.SIMPLE else 0)
+            if figures.exclusive is not None
+            else None,
             referenced=figures.referenced,
             limit=figures.limit,
             checkpoints=held,
