@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from herodev_shell.core import layout
+from herodev_shell.core import layout, limits
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.meta import read_meta, write_meta
@@ -300,7 +300,8 @@ def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: boo
         paths = session_paths_checked(settings, name)
         target = get_checkpoint(paths, ident)
         user = users.lookup(paths.user)
-        pids = users.processes_of(user.uid) if user and user.uid else []
+        uid = user.uid if user and user.uid else None
+        pids = limits.session_processes(settings, name, uid)  # its cgroup too: any uid in it
         if pids and not force:
             raise HerodevError(
                 f"session {name} not rewound: {len(pids)} process(es) of {paths.user} are running",
@@ -314,7 +315,7 @@ def rewind(settings: Settings, runner: Runner, name: str, ident: str, force: boo
             runner.say(f"would checkpoint {name}, then replace its snapshot with checkpoint {target.id}")
             return RewindReport(name, target.id, None, len(pids), planned=True)
         # Processes first: what they write after the safety checkpoint would be lost.
-        killed = users.kill_processes_of(user.uid, runner) if user and pids else 0
+        killed = limits.end_session_processes(settings, name, uid, runner) if pids else 0
         maybe_fail("rewind:after-processes")
         safety = take(settings, runner, paths, f"before rewind to {target.id}", SAFETY)
         _swap(settings, runner, paths, Path(target.path))

@@ -141,6 +141,23 @@ def kill_session_processes(settings: Settings, name: str) -> int:
     return cgroups.kill_all(session_group(settings, name))
 
 
+def session_processes(settings: Settings, name: str, uid: int | None) -> list[int]:
+    """Every process of the session: its cgroup's members and whatever runs as its ids."""
+    from herodev_shell.system import users
+
+    return sorted(set(users.processes_of(uid) if uid else []) | set(group_members(settings, name)))
+
+
+def end_session_processes(settings: Settings, name: str, uid: int | None, runner: object) -> int:
+    """Kill them all: the cgroup first (frozen, nothing in it can fork away from the kill,
+    whatever uid it runs as), then anything of the session's ids outside it. How many."""
+    from herodev_shell.system import users
+
+    in_group = kill_session_processes(settings, name)
+    by_ids = users.kill_processes_of(uid, runner) if uid else 0  # type: ignore[arg-type]
+    return max(in_group, by_ids)  # mostly the same processes: counted once
+
+
 def remove_session_group(settings: Settings, name: str) -> None:
     if hierarchy().usable:
         cgroups.remove(session_group(settings, name))

@@ -276,7 +276,7 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
         if btrfs.destroy_qgroup(settings.code_root, subvolume, runner):
             return f"destroyed {problem.path}"
         raise HerodevError(f"btrfs still cleans the deleted subvolume {subvolume}: try again later")
-    from herodev_shell.core import checkpoints, repair_checkpoints
+    from herodev_shell.core import checkpoints, limits, repair_checkpoints
 
     if kind in repair_checkpoints.KINDS:
         return repair_checkpoints.fix(settings, runner, problem)
@@ -293,7 +293,8 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
             done.append("base")
         user = users.lookup(paths.user)
         if user is not None and user.is_session_user:
-            users.kill_processes_of(user.uid, runner)
+            limits.end_session_processes(settings, paths.name, user.uid, runner)
+            limits.remove_session_group(settings, paths.name)
             users.delete_user(paths.user, runner)
             done.append(f"user {paths.user}")
         if paths.meta.exists() and not runner.dry_run:

@@ -437,7 +437,7 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
             raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
         # Its user, or (half deleted) the uid the metadata names while no other user has it.
         uid = user.uid if user else _orphan_uid(read_meta(paths) if has_meta else None)
-        pids = sorted(set(users.processes_of(uid) if uid else []) | set(limits_meta.group_members(settings, name)))
+        pids = limits_meta.session_processes(settings, name, uid)
         reasons = [f"{len(pids)} process(es) of {paths.user} are running"] if pids else []
         reasons += work
         if reasons and not force:
@@ -456,11 +456,7 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         if runner.dry_run:
             runner.say(f"would remove {', '.join(removed)}")
             return DeleteReport(name, paths.user, len(pids), tuple(work), tuple(removed), True, tuple(held))
-        # The cgroup first: frozen, its processes cannot fork away from the kill (whatever uid
-        # they run as); then anything of the user's outside it.
-        in_group = limits_meta.kill_session_processes(settings, name)
-        by_uid = users.kill_processes_of(uid, runner) if uid and pids else 0
-        killed = max(in_group, by_uid)  # mostly the same processes, counted once
+        killed = limits_meta.end_session_processes(settings, name, uid, runner) if pids else 0
         limits_meta.remove_session_group(settings, name)
         maybe_fail("delete:after-processes")
         # Checkpoints before the snapshot: a delete cut short still lists the session to retry.
