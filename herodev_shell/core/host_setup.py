@@ -179,7 +179,9 @@ def _quota_step(settings: Settings, runner: Runner, options: InitOptions, prepar
 
 
 def _install_packages(runner: Runner, options: InitOptions, confirm: Confirm) -> StepResult:
-    wanted = [*list(REQUIRED_TOOLS.values()), "uidmap"]
+    # uidmap: rootless podman in sessions; bash-completion: Debian leaves it out, and without it
+    # the completion script install.sh puts in its directory is never read
+    wanted = [*list(REQUIRED_TOOLS.values()), "uidmap", "bash-completion"]
     missing = packages.missing_packages(wanted, runner)
     if not missing:
         return StepResult("packages", "unchanged", "all installed")
