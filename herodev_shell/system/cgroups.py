@@ -252,6 +252,9 @@ def set_limits(group: Group, limits: Limits) -> None:
             (directory / "cpu.weight", str(weight)),
             (directory / "pids.max", "max" if limits.tasks is None else str(limits.tasks)),
         ]
+        swap = directory / "memory.swap.max"
+        if swap.exists():  # a memory cap means RAM: the session must not slow the host by swapping instead
+            writes.append((swap, "max" if limits.memory is None else "0"))
     else:
         memory, cpu, pids = group.dir_of("memory"), group.dir_of("cpu"), group.dir_of("pids")
         shares = 1024 if limits.cpus is None else max(2, round(limits.cpus * 1024))
@@ -262,6 +265,13 @@ def set_limits(group: Group, limits: Limits) -> None:
             (cpu and cpu / "cpu.shares", str(shares)),
             (pids and pids / "pids.max", "max" if limits.tasks is None else str(limits.tasks)),
         ]
+        memsw = memory / "memory.memsw.limit_in_bytes" if memory else None
+        if memsw is not None and memsw.exists():
+            # RAM + swap = RAM: no swapping past the cap. The kernel keeps memsw >= memory at
+            # every step, so the order depends on the direction: try it before and after.
+            with contextlib.suppress(OSError):
+                _write(memsw, _v1_memory(limits.memory))
+            writes.insert(1, (memsw, _v1_memory(limits.memory)))
     for path, value in writes:
         if path is None:
             continue
