@@ -158,6 +158,30 @@ def end_session_processes(settings: Settings, name: str, uid: int | None, runner
     return max(in_group, by_ids)  # mostly the same processes: counted once
 
 
+def stale_groups(settings: Settings) -> list[str]:
+    """Names of sessions whose cgroup is there while the session is not (a delete cut short)."""
+    if not hierarchy().usable:
+        return []
+    from herodev_shell.core import layout
+
+    found: set[str] = set()
+    prefix = settings.user_prefix
+    for _, directory in fleet_group(settings).dirs():
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.name.startswith(prefix) and len(entry.name) > len(prefix):
+                found.add(entry.name[len(prefix) :])
+    stale = []
+    for name in sorted(found):
+        paths = layout.session_paths(settings, name)
+        if not paths.meta.exists() and not paths.snapshot.exists() and cgroups.NAME_RE.match(paths.user):
+            stale.append(name)
+    return stale
+
+
 def remove_session_group(settings: Settings, name: str) -> None:
     if hierarchy().usable:
         cgroups.remove(session_group(settings, name))

@@ -38,6 +38,7 @@ STALE_SCAN = "leftover scan snapshot"
 SESSION_MOUNT = "session mount left"
 STALE_LOCK = "stale lock"
 STALE_QGROUP = "stale quota group"
+STALE_CGROUP = "cgroup of a deleted session"
 LEFTOVER_TEMP = "half-written file"
 # repair_checkpoints.KINDS, spelled here so this module imports it only when it repairs
 _CHECKPOINT_KINDS = (
@@ -237,6 +238,18 @@ def _qgroup_problems(settings: Settings, runner: Runner) -> list[Problem]:
     ]
 
 
+def _cgroup_problems(settings: Settings) -> list[Problem]:
+    from herodev_shell.core import limits
+
+    problems = []
+    for name in limits.stale_groups(settings):
+        group = limits.session_group(settings, name)
+        running = len(limits.group_members(settings, name))
+        detail = f"{running} process(es) still in it" if running else "empty"
+        problems.append(Problem(STALE_CGROUP, name, group.relative, detail, "end its processes and remove it"))
+    return problems
+
+
 def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> list[Problem]:
     from herodev_shell.core import repair_checkpoints
 
@@ -248,6 +261,7 @@ def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> l
     problems += _temp_problems(settings)
     problems += _mount_problems(settings)
     problems += _lock_problem(settings)
+    problems += _cgroup_problems(settings)
     if qgroups and settings.code_root.exists():
         # Kernels since 6.x drop a deleted subvolume's qgroup once it is cleaned; only a
         # qgroup still there when nothing is left to clean is worth a repair.
@@ -281,6 +295,10 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
     if kind in repair_checkpoints.KINDS:
         return repair_checkpoints.fix(settings, runner, problem)
     assert paths is not None
+    if kind == STALE_CGROUP:
+        ended = limits.kill_session_processes(settings, paths.name)
+        limits.remove_session_group(settings, paths.name)
+        return f"removed cgroup {problem.path}" + (f" (ended {ended} process(es))" if ended else "")
     if kind == STALE_SCAN:
         btrfs.delete_subvolume_tree(paths.scan, runner)
         return f"deleted {paths.scan}"
@@ -358,6 +376,7 @@ _ORDER = [
     USER_WITHOUT_SNAPSHOT,
     LEFTOVER_BASE,
     STALE_QGROUP,
+    STALE_CGROUP,
 ]
 
 

@@ -255,3 +255,25 @@ def test_v2_kill_and_remove_on_the_unified_hierarchy() -> None:
         cgroups.remove(group)
         cgroups.remove(cgroups.fleet_group(hierarchy, parent))
     assert not group.exists()
+
+
+def test_repair_removes_the_cgroup_of_a_session_that_is_gone(world: HerodevEnv) -> None:
+    """A delete cut short after the snapshot and metadata went but before the group did (or a
+    crash of herodev itself) leaves a group, maybe with processes: repair ends and removes it."""
+    ghost = group_of(world, "ghost")
+    cgroups.ensure(cgroups.fleet_group(cgroups.detect(), world.cgroup))
+    cgroups.ensure(ghost, cgroups.Limits(tasks=10))
+    sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: cgroups.join(ghost.procs_files()))
+    try:
+        planned = world.run("-n", "repair", "--json", check=True)
+        assert "cgroup of a deleted session" in planned.stdout
+        assert ghost.exists() and sleeper.poll() is None  # -n changes nothing
+        fixed = world.run("repair", "--json", check=True)
+        assert "removed cgroup" in fixed.stdout, fixed.stdout
+        assert sleeper.wait(timeout=10) == -9
+        assert not ghost.exists()
+        assert "cgroup of a deleted session" not in world.run("repair", "--json", check=True).stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        cgroups.remove(ghost)
