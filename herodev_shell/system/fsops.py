@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import os
 from pathlib import Path
 
-_AT_FDCWD = -100
-_RENAME_NOREPLACE = 1
-_libc = None
-
-
-def _renameat2() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    function = _libc.renameat2
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
+from herodev_shell.system import libc
 
 
 def rename_noreplace(source: Path, target: Path) -> None:
     """Atomically rename source to target; fails with FileExistsError when target exists (even an
     empty directory, which plain rename(2) would silently replace)."""
-    result = _renameat2()(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE)
-    if result != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), str(target) if code == errno.EEXIST else str(source))
+    libc.rename_noreplace(source, target)
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:

@@ -4,117 +4,30 @@ A detached clone of the session snapshot gets an id mapping that swaps the code 
 the session user (every other id maps to itself), so the owner's files show as the session
 user's and what the session user creates is stored as the code owner. Nothing is chowned.
 
-Python 3.11 has no os.unshare nor the new mount API, so they come from libc here. Every
-function raises OSError with the syscall's errno.
+The syscalls themselves (unshare, open_tree, mount_setattr, move_mount) are in libc.py.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
-# Syscall numbers of the new mount API are the same on every architecture Debian ships.
-SYS_OPEN_TREE = 428
-SYS_MOVE_MOUNT = 429
-SYS_MOUNT_SETATTR = 442
-
-AT_FDCWD = -100
-AT_EMPTY_PATH = 0x1000
-AT_RECURSIVE = 0x8000
-OPEN_TREE_CLONE = 1
-OPEN_TREE_CLOEXEC = os.O_CLOEXEC
-MOVE_MOUNT_F_EMPTY_PATH = 0x4
-
-MOUNT_ATTR_RDONLY = 0x1
-MOUNT_ATTR_NOSUID = 0x2
-MOUNT_ATTR_NODEV = 0x4
-MOUNT_ATTR_NOEXEC = 0x8
-MOUNT_ATTR__ATIME = 0x70  # the atime field: clear it to set one of the values below
-MOUNT_ATTR_NOATIME = 0x10
-MOUNT_ATTR_IDMAP = 0x100000
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_NOATIME = 0x400
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
+from herodev_shell.system import libc
+from herodev_shell.system.libc import (
+    MOUNT_ATTR_IDMAP,
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NOSUID,
+    OPEN_TREE_CLOEXEC,
+    OPEN_TREE_CLONE,
+    mount_setattr,
+    open_tree,
+)
 
 # A uid_map covers at most 2**32 - 1 ids (4294967295 is the invalid id -1).
 ID_LIMIT = 4294967295
 
 # Tests force the slower fallback with this (HERODEV_NO_IDMAP=1).
 DISABLE_ENV = "HERODEV_NO_IDMAP"
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [
-        ("attr_set", ctypes.c_uint64),
-        ("attr_clr", ctypes.c_uint64),
-        ("propagation", ctypes.c_uint64),
-        ("userns_fd", ctypes.c_uint64),
-    ]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str, path: str | os.PathLike[str] | None = None) -> int:
-    if result < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}", os.fspath(path) if path is not None else None)
-    return result
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
-
-
-def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    def enc(text: str | None) -> bytes | None:
-        return None if text is None else os.fsencode(text)
-
-    result = _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
-    _check(result, f"mount {target}", target)
-
-
-def open_tree(path: str | os.PathLike[str], flags: int) -> int:
-    result = _libc.syscall(
-        ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD), os.fsencode(os.fspath(path)), ctypes.c_uint(flags)
-    )
-    return _check(result, "open_tree", path)
-
-
-def mount_setattr(fd: int, attr_set: int, userns_fd: int = 0, attr_clr: int = 0) -> None:
-    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
-    result = _libc.syscall(
-        ctypes.c_long(SYS_MOUNT_SETATTR),
-        ctypes.c_int(fd),
-        b"",
-        ctypes.c_uint(AT_EMPTY_PATH),
-        ctypes.byref(attr),
-        ctypes.c_size_t(ctypes.sizeof(attr)),
-    )
-    _check(result, "mount_setattr")
-
-
-def move_mount(fd: int, target: str | os.PathLike[str]) -> None:
-    result = _libc.syscall(
-        ctypes.c_long(SYS_MOVE_MOUNT),
-        ctypes.c_int(fd),
-        b"",
-        ctypes.c_int(AT_FDCWD),
-        os.fsencode(os.fspath(target)),
-        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
-    )
-    _check(result, "move_mount", target)
 
 
 def swap_map(a: int, b: int) -> list[tuple[int, int, int]]:
@@ -147,7 +60,11 @@ def user_namespace(uid_rows: list[tuple[int, int, int]], gid_rows: list[tuple[in
         try:
             os.close(ready_r)
             os.close(done_w)
-            ok = _libc.unshare(ctypes.c_int(CLONE_NEWUSER)) == 0
+            try:
+                libc.unshare(libc.CLONE_NEWUSER)
+                ok = True
+            except OSError:
+                ok = False
             os.write(ready_w, b"1" if ok else b"0")
             os.read(done_r, 1)
         except BaseException:

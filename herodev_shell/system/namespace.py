@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import cgroups, idmap, ptyrelay
+from herodev_shell.system import cgroups, idmap, libc, ptyrelay
 
 SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EXIT_NOT_FOUND = 127
@@ -58,24 +58,24 @@ def session_env(spec: EnterSpec) -> dict[str, str]:
 
 
 def _mount_session(spec: EnterSpec) -> None:
-    idmap.unshare(idmap.CLONE_NEWNS)
-    idmap.mount(None, "/", None, idmap.MS_REC | idmap.MS_PRIVATE)
+    libc.unshare(libc.CLONE_NEWNS)
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     target = os.fspath(spec.code_root)
     if spec.userns_fd is not None:
         # noatime: reading a file is not a change (it would show in the change stream).
-        attrs = idmap.MOUNT_ATTR_NOSUID | idmap.MOUNT_ATTR_NODEV | idmap.MOUNT_ATTR_NOATIME
-        fd = idmap.idmapped_clone(spec.snapshot, spec.userns_fd, attrs, clear=idmap.MOUNT_ATTR__ATIME)
+        attrs = libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOATIME
+        fd = idmap.idmapped_clone(spec.snapshot, spec.userns_fd, attrs, clear=libc.MOUNT_ATTR__ATIME)
         try:
-            idmap.move_mount(fd, target)
+            libc.move_mount(fd, target)
         finally:
             os.close(fd)
     else:
-        idmap.mount(os.fspath(spec.snapshot), target, None, idmap.MS_BIND)
-        flags = idmap.MS_BIND | idmap.MS_REMOUNT | idmap.MS_NOSUID | idmap.MS_NODEV | idmap.MS_NOATIME
-        idmap.mount(None, target, None, flags)
+        libc.mount(os.fspath(spec.snapshot), target, None, libc.MS_BIND)
+        flags = libc.MS_BIND | libc.MS_REMOUNT | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOATIME
+        libc.mount(None, target, None, flags)
     if spec.hide.is_dir():
-        flags = idmap.MS_RDONLY | idmap.MS_NOSUID | idmap.MS_NODEV | idmap.MS_NOEXEC
-        idmap.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
+        flags = libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+        libc.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
 
 
 def become(spec: EnterSpec) -> None:

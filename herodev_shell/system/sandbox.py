@@ -21,7 +21,6 @@ capped. `decode` turns frames back into dataclasses, checking every field's type
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import os
@@ -38,16 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import idmap
+from herodev_shell.system import idmap, libc
 
-MOUNT_ATTR_NOSYMFOLLOW = 0x00200000
 DEFAULT_TIMEOUT = 20.0  # seconds per item (HERODEV_READ_TIMEOUT)
 ANSWER_CAP = 64 << 20  # bytes a child may send back in one call
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAPBSET_DROP = 24
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class Timeout(HerodevError):
@@ -88,42 +85,42 @@ class Spec:
 
 
 def _prctl(option: int, arg: int) -> int:
-    return int(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), 0))
+    return libc.prctl(option, arg)
 
 
 def _attach(spec: Spec) -> None:
-    idmap.unshare(idmap.CLONE_NEWNS)
-    idmap.mount(None, "/", None, idmap.MS_REC | idmap.MS_PRIVATE)
+    libc.unshare(libc.CLONE_NEWNS)
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     ident = spec.identity
     userns = None
     if ident.owner_uid is not None and ident.owner_gid is not None:
         userns = idmap.user_namespace(
             idmap.swap_map(ident.owner_uid, ident.uid), idmap.swap_map(ident.owner_gid, ident.gid)
         )
-    attrs = idmap.MOUNT_ATTR_NOSUID | idmap.MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSYMFOLLOW | idmap.MOUNT_ATTR_NOATIME
+    attrs = libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSYMFOLLOW | libc.MOUNT_ATTR_NOATIME
     clones = []
     try:
         for index, tree in enumerate(spec.trees):
-            extra = attrs if (spec.writable and index == 0) else attrs | idmap.MOUNT_ATTR_RDONLY
-            fd = idmap.open_tree(tree, idmap.OPEN_TREE_CLONE | idmap.OPEN_TREE_CLOEXEC)
-            idmap.mount_setattr(
-                fd, extra | (idmap.MOUNT_ATTR_IDMAP if userns is not None else 0), userns or 0, idmap.MOUNT_ATTR__ATIME
+            extra = attrs if (spec.writable and index == 0) else attrs | libc.MOUNT_ATTR_RDONLY
+            fd = libc.open_tree(tree, libc.OPEN_TREE_CLONE | libc.OPEN_TREE_CLOEXEC)
+            libc.mount_setattr(
+                fd, extra | (libc.MOUNT_ATTR_IDMAP if userns is not None else 0), userns or 0, libc.MOUNT_ATTR__ATIME
             )
             clones.append((fd, tree))
     finally:
         if userns is not None:
             os.close(userns)
     if spec.cover is not None:
-        flags = idmap.MS_NOSUID | idmap.MS_NODEV | idmap.MS_NOEXEC
-        idmap.mount("herodev-sandbox", os.fspath(spec.cover), "tmpfs", flags, "size=64k,mode=0755")
+        flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+        libc.mount("herodev-sandbox", os.fspath(spec.cover), "tmpfs", flags, "size=64k,mode=0755")
     for fd, tree in clones:
         if spec.cover is not None:
             os.makedirs(tree, mode=0o755, exist_ok=True)
-        idmap.move_mount(fd, tree)
+        libc.move_mount(fd, tree)
         os.close(fd)
     if spec.cover is not None:
-        remount = idmap.MS_REMOUNT | idmap.MS_RDONLY | flags
-        idmap.mount(None, os.fspath(spec.cover), None, remount, "size=64k,mode=0755")
+        remount = libc.MS_REMOUNT | libc.MS_RDONLY | flags
+        libc.mount(None, os.fspath(spec.cover), None, remount, "size=64k,mode=0755")
 
 
 def _detach(keep: int) -> None:
@@ -139,14 +136,14 @@ def _drop(identity: Identity, limits: Limits) -> None:
     if identity.uid == 0 or identity.gid == 0:
         raise PermissionError(1, "refusing to run session content as root")
     for cap in range(64):
-        if _prctl(_PR_CAPBSET_DROP, cap) != 0 and ctypes.get_errno() == 22:  # EINVAL: past the last
+        if _prctl(_PR_CAPBSET_DROP, cap) != 0 and libc.errno() == 22:  # EINVAL: past the last
             break
     _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
     os.setgroups([])
     os.setresgid(identity.gid, identity.gid, identity.gid)
     os.setresuid(identity.uid, identity.uid, identity.uid)
     if _prctl(_PR_SET_NO_NEW_PRIVS, 1) != 0:
-        raise PermissionError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        raise PermissionError(libc.errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     if 0 in os.getresuid() or 0 in os.getresgid() or _effective_caps() != 0:
         raise PermissionError(1, "the sandbox still has root's privileges")
     for which, value in (
