@@ -108,7 +108,7 @@ def _info_from(
         code_owner_gid=_int_or_none(meta.get("code_owner_gid")),
         access=str(meta.get("access", ACCESS_IDMAP)),
         processes=len(processes.get(uid, [])) if uid is not None else 0,
-        changed=_cheap_changed(paths),
+        changed=_cheap_changed(paths, inherited=bool(meta.get("forked_from") or meta.get("rewound_to"))),
         problems=tuple(problems),
         git_name=_str_or_none(meta.get("git_name")),
         git_email=_str_or_none(meta.get("git_email")),
@@ -116,13 +116,18 @@ def _info_from(
     )
 
 
-def _cheap_changed(paths: layout.SessionPaths) -> bool | None:
-    """Whether the snapshot changed since it was made, from one ioctl (as of the last commit)."""
+def _cheap_changed(paths: layout.SessionPaths, inherited: bool = False) -> bool | None:
+    """Whether the snapshot changed since it was made, from one ioctl (as of the last commit).
+
+    inherited: a fork or a rewound session starts from a state that may already differ from
+    its base, so an untouched snapshot says nothing there (None: 'changes' tells)."""
     try:
         info = subvolume_info(paths.snapshot)
     except OSError:
         return None
-    return info.ctransid > info.otransid
+    if info.ctransid > info.otransid:
+        return True
+    return None if inherited else False
 
 
 # --- list, info -----------------------------------------------------------------------------

@@ -197,6 +197,8 @@ def test_fork_then_push_and_fork_from_a_checkpoint(gw: tuple[HerodevEnv, pwd.str
         forked = json.loads(world.run("fork", "parent", "child", "--json", check=True).stdout)
         assert forked["name"] == "child" and forked["user"] == world.user("child")
         assert forked["git_name"] and forked["git_email"]  # a git identity of its own, as create gives
+        listed = {r["name"]: r for r in json.loads(world.run("list", "--json", check=True).stdout)}
+        assert listed["child"]["changed"] is None  # untouched, yet it carries the parent's work
         assert pwd.getpwnam(world.user("child"))  # a user of its own
         # the fork's user owns the work (idmapped), and sees the parent's uncommitted change too
         assert in_session(world, "child", f"stat -c %U {repo}/README") == world.user("child") + "\n"
