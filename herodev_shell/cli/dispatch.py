@@ -53,7 +53,8 @@ def audit_command(
 
     details = audit.take_details()
     spec = parsers.COMMANDS.get(command)
-    if spec is None or not spec.changes or ctx.dry_run:
+    # a dry run changes nothing, global (-n before the command) or the command's own (push -n)
+    if spec is None or not spec.changes or ctx.dry_run or getattr(args, "dry_run", False) is True:
         return
     if args is None and exit_code == 0 and failure is None:
         return  # -h: argparse printed help and ended; nothing ran

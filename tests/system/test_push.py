@@ -72,6 +72,8 @@ def test_a_new_branch_goes_to_the_only_remote_and_its_upstream_is_recorded(
     assert git("branch", "--list", "fix", cwd=remote) == ""
     code_repo = world.code_root / relative
     assert git("config", "--get", "branch.fix.remote", cwd=code_repo, check=False) == ""
+    logged = json.loads(world.run("log", "-s", "nb", "--json", check=True).stdout)
+    assert "push" not in [e["command"] for e in logged]  # a plan is not an action: not audited
 
     rows, _ = _push(world, "nb")
     assert [(o["status"], o["remote"], o["branch"]) for o in rows] == [("done", "origin", "fix")]
