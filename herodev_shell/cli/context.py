@@ -47,6 +47,17 @@ class AppContext:
             return self.renderer.with_json()
         return self.renderer
 
+    def dry_for(self, args: object) -> bool:
+        """A command's own -n/--dry-run makes the runner dry until restore_dry(); True if it did."""
+        if getattr(args, "dry_run", False) and not self.runner.dry_run:
+            self.runner.dry_run = True
+            return True
+        return False
+
+    def restore_dry(self, made_dry: bool) -> None:
+        if made_dry:
+            self.runner.dry_run = False
+
     def session_name(self, explicit: str | None) -> str:
         """-s NAME, else the session chosen by `use`, else a usage error saying how to choose."""
         name = explicit or self.current_session

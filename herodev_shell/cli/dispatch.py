@@ -16,8 +16,8 @@ from typing import NoReturn
 
 from herodev_shell.cli import commands, parsers
 from herodev_shell.cli.context import AppContext
-from herodev_shell.cli.scripting import split_commands
-from herodev_shell.errors import EXIT_FAILURE, HerodevError
+from herodev_shell.cli.scripting import split_numbered
+from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
 
 EXIT_INTERRUPTED = 130
 
@@ -56,8 +56,8 @@ def audit_command(
     # a dry run changes nothing, global (-n before the command) or the command's own (push -n)
     if spec is None or not spec.changes or ctx.dry_run or getattr(args, "dry_run", False) is True:
         return
-    if args is None and exit_code == 0 and failure is None:
-        return  # -h: argparse printed help and ended; nothing ran
+    if args is None or exit_code == EXIT_USAGE:
+        return  # -h, or a usage error: nothing ran, so there is nothing to record
     ok = exit_code == 0 and failure is None
     session = parsers.session_of(spec, args, ctx.current_session)
     error = None if ok else (failure or f"exit status {exit_code}")
@@ -86,8 +86,10 @@ def run_argv(ctx: AppContext, argv: list[str]) -> int:
     assert command is not None and commands.runs_without_shell(command)
     code, failure = 0, None
     args: argparse.Namespace | None = None
+    made_dry = False
     try:
         args = parsers.build(command, PlainArgumentParser).parse_args(argv[1:])
+        made_dry = ctx.dry_for(args)
         args.argv = list(argv)  # the words as typed (enter tells `enter -- CMD` from `enter NAME`)
         with ctx.renderer.paged(parsers.COMMANDS[command].pages):
             result = commands.load(command)(ctx, args)
@@ -97,28 +99,36 @@ def run_argv(ctx: AppContext, argv: list[str]) -> int:
     finally:
         sys.stdout.flush()
     audit_command(ctx, command, args, code, failure)
+    ctx.restore_dry(made_dry)  # after the audit line, which a dry run does not get
     return code
 
 
-def split_words(text: str) -> list[list[str]] | None:
-    """-c text or a script as lists of words; None when some part needs the interactive shell."""
+def split_words(text: str) -> list[tuple[int, list[str]]] | None:
+    """-c text or a script as (line, words); None when some part needs the interactive shell."""
     parts = []
-    for line in split_commands(text):
+    for line, command in split_numbered(text):
         try:
-            words = shlex.split(line)
+            words = shlex.split(command)
         except ValueError:
             return None  # let the shell report the quoting error as it would at its prompt
         if not runs_without_shell(words):
             return None
-        parts.append(words)
+        parts.append((line, words))
     return parts
 
 
-def run_parts(ctx: AppContext, parts: list[list[str]]) -> int:
-    """Run each command in turn with one context (so `use` carries over); stop at a failure."""
+def run_parts(ctx: AppContext, parts: list[tuple[int, list[str]]]) -> int:
+    """Run each command in turn with one context (so `use` carries over); stop at a failure.
+    With more than one command, an error names the line its command is on."""
+    from herodev_shell.cli.messages import set_location
+
     code = 0
-    for words in parts:
-        code = run_argv(ctx, words)
-        if code != 0:
-            break
+    try:
+        for line, words in parts:
+            set_location(f"line {line}" if len(parts) > 1 else "")
+            code = run_argv(ctx, words)
+            if code != 0:
+                break
+    finally:
+        set_location("")
     return code

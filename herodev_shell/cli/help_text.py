@@ -16,6 +16,9 @@ SHELL_SUMMARIES = {
     "help": "list the commands, or one command's options (help COMMAND)",
     "history": "show, search or rerun earlier command lines",
     "quit": "leave the shell (Ctrl-D does the same)",
+    "exit": "leave the shell (same as quit)",
+    "clear": "clear the screen (Ctrl-L does the same)",
+    "alias": "name a command line: alias create NAME COMMAND [ARGS]",
 }
 
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(options)
     except HerodevError as error:
-        from herodev_shell.cli.render import write_error
+        from herodev_shell.cli.messages import write_error
 
         write_error(sys.stderr, error.message, error.hint)
         return error.exit_code

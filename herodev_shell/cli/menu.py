@@ -18,6 +18,10 @@ from typing import Any, Protocol
 QUIT = "quit"
 BACK = "back"
 CREATE = "create"
+# What choose() returns for q or Esc: leave this list (back from a session, out of the menu).
+LEAVE = "leave"
+KEYS = "↑/↓ move · Enter or a number picks · q or Esc goes back"
+LINE_KEYS = "a number or a name picks, q goes back"
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,14 @@ class LineUI:
         self._say(title)
         for number, (_, label) in enumerate(options, 1):
             self._say(f"  {number}) {label}")
+        self._say(f"  ({LINE_KEYS})")
         while True:
+            # The prompt stays exactly `choose 1-N: `: scripts wait for it.
             answer = self.ask(f"choose 1-{len(options)}: ")
             if answer is None:
                 return None
+            if answer.lower() in ("q", "quit", "\x1b"):
+                return LEAVE
             picked = _pick(answer, options)
             if picked is not None:
                 return picked
@@ -86,10 +94,18 @@ class ArrowUI(LineUI):
     """prompt_toolkit's choice list; questions still use a line of input."""
 
     def choose(self, title: str, options: Sequence[tuple[Any, str]]) -> Any | None:
+        from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.shortcuts import choice
 
+        keys = KeyBindings()
+
+        @keys.add("q")
+        @keys.add("escape", eager=True)
+        def _leave(event: Any) -> None:
+            event.app.exit(result=LEAVE)
+
         try:
-            return choice(title, options=list(options))
+            return choice(title, options=list(options), bottom_toolbar=KEYS, key_bindings=keys)
         except (KeyboardInterrupt, EOFError):
             return None
 
@@ -117,7 +133,7 @@ class Menu:
             options.append(((QUIT, ""), "quit the menu"))
             title = "Sessions:" if len(options) > 2 or not self.has("create") else "No sessions yet."
             picked = self.ui.choose(title, options)
-            if picked is None or picked[0] == QUIT:
+            if picked is None or picked == LEAVE or picked[0] == QUIT:
                 return
             if picked[0] == CREATE:
                 name = self.ui.ask("name of the new session: ")
@@ -138,7 +154,7 @@ class Menu:
             picked = self.ui.choose(f"Session {session}: what now?", options)
             if picked is None or picked == QUIT:
                 return QUIT
-            if picked == BACK:
+            if picked in (BACK, LEAVE):
                 return BACK
             if self.act(picked, session) == "gone":
                 return BACK
@@ -176,7 +192,11 @@ class Menu:
         if message is None:
             return
         argv = ["push", "-s", session] + (["-m", message] if message else [])
-        question = "Commit all changes and push them?" if message else "Push the unpushed commits?"
+        # The plan first (push -n: what would be committed and pushed, where), then the question.
+        if self.run([*argv, "-n"]) != 0:
+            self.ui.say("nothing pushed")
+            return
+        question = "Commit all changes and push them as above?" if message else "Push the commits above?"
         if self._yes(question):
             self.run(argv)
         else:

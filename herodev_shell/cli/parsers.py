@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -25,16 +25,29 @@ SYSTEM, SESSIONS_CATEGORY, REPOSITORIES, CHANGES = "System", "Sessions", "Reposi
 OPERATIONS = "Operations"
 
 
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to a mistyped word (`chnages` -> `changes`), if one is close."""
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     """herodev's argparse error: one `error:` line naming the command, the usage as a hint, exit 2."""
     first = message.splitlines()[0] if message else "bad arguments"
     usage = " ".join(parser.format_usage().split())
     if usage.lower().startswith("usage:"):
         usage = usage[len("usage:") :].strip()
-    from herodev_shell.cli.sanitize import visible
+    hint = f"usage: {usage}"
+    if first.startswith("unrecognized arguments:"):
+        unknown = [w for w in first.partition(":")[2].split() if w.startswith("-")]
+        guess = did_you_mean(unknown[0].partition("=")[0], parser._option_string_actions) if unknown else None
+        if guess:
+            hint = f"did you mean {guess}? {hint}"
+    from herodev_shell.cli.messages import write_error
 
-    sys.stderr.write(f"error: {visible(parser.prog)}: {visible(first)}\nhint: usage: {visible(usage)}\n")
-    sys.stderr.flush()
+    write_error(sys.stderr, f"{parser.prog}: {first}", hint)
     raise SystemExit(2)
 
 
@@ -126,6 +139,7 @@ def exec_options(parser: argparse.ArgumentParser) -> None:
         "-C", "--cwd", metavar="DIR", help="run in DIR (relative to the code root as the session sees it)"
     )
     add_json(parser)
+    add_dry_run(parser)
 
 
 def _exec(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +167,7 @@ def _use(parser: argparse.ArgumentParser) -> None:
 
 def _info(parser: argparse.ArgumentParser) -> None:
     _session_name(parser, optional=True)
+    add_session_option(parser)  # `info -s NAME` as the other session commands spell it
     add_json(parser)
 
 
@@ -237,7 +252,6 @@ def _prune(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--older-than", metavar="AGE", default="7d", help="idle for at least AGE (s, m, h, d, w; default 7d)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     add_json(parser)
 
 
@@ -261,9 +275,6 @@ def _repos(parser: argparse.ArgumentParser) -> None:
 
 def _reorganize(parser: argparse.ArgumentParser) -> None:
     add_session_option(parser)
-    parser.add_argument(
-        "--dry-run", dest="plan_only", action="store_true", help="print the plan (from -> to), change nothing"
-    )
     add_json(parser)
 
 
@@ -335,6 +346,13 @@ class CommandSpec:
     # Output held for the pager when long; False for commands that hand the terminal to
     # someone else, ask along the way, or stream what they run (enter, exec, init, menu...).
     pages: bool = True
+    # -n/--dry-run of its own; None: whenever it changes something. Commands that change
+    # nothing the audit counts (limit, exec, setup) still honour a dry run and take -n too.
+    dry_run: bool | None = None
+
+    @property
+    def takes_dry_run(self) -> bool:
+        return self.changes if self.dry_run is None else self.dry_run
 
 
 _NAME, _OPT = "name", "session"
@@ -424,6 +442,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "agent_cmds:run_limit",
         changes=True,
         session_arg=_NAME,
+        dry_run=True,
     ),
     "exec": CommandSpec(
         SESSIONS_CATEGORY,
@@ -433,6 +452,7 @@ COMMANDS: dict[str, CommandSpec] = {
         changes=True,
         session_arg=_NAME,
         pages=False,
+        dry_run=True,
     ),
     "setup": CommandSpec(
         SESSIONS_CATEGORY,
@@ -442,6 +462,7 @@ COMMANDS: dict[str, CommandSpec] = {
         changes=True,
         session_arg=_NAME,
         pages=False,
+        dry_run=True,
     ),
     "mcp": CommandSpec(
         SESSIONS_CATEGORY,
@@ -556,4 +577,14 @@ def build(name: str, parser_class: type[argparse.ArgumentParser] = argparse.Argu
     spec = COMMANDS[name]
     parser = parser_class(prog=name, description=spec.summary)
     spec.add_arguments(parser)
+    if spec.takes_dry_run:
+        add_dry_run(parser)
     return parser
+
+
+def add_dry_run(parser: argparse.ArgumentParser) -> None:
+    """-n/--dry-run on every command that changes something (the global -n for one command):
+    dispatch runs it with a dry runner, and its audit line is skipped like the global -n's."""
+    if "--dry-run" not in parser._option_string_actions:
+        strings = ["--dry-run"] if "-n" in parser._option_string_actions else ["-n", "--dry-run"]
+        parser.add_argument(*strings, action="store_true", help="say what would change, change nothing")

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from herodev_shell.cli.messages import write_error
 from herodev_shell.cli.sanitize import visible
 from herodev_shell.cli.tables import HEADER, RULE, TEXT, Column, cell_width, layout, tsv
 from herodev_shell.errors import HerodevError
@@ -283,20 +284,12 @@ class Renderer:
             out.flush()
 
 
-def write_error(stream: IO[str], message: str, hint: str | None = None) -> None:
-    """herodev's one error format: `error: ...` and an optional `hint: ...`, each one line."""
-    stream.write(f"error: {visible(message)}\n")
-    if hint:
-        stream.write(f"hint: {visible(hint)}\n")
-    stream.flush()
-
-
 def shell_phrasing(text: str) -> str:
     """'herodev delete -f x' -> 'delete -f x'; 'sudo herodev init' too when we are root (the
     shell runs as root then); otherwise sudo means leaving this shell, so it stays."""
     from herodev_shell.cli.parsers import COMMANDS
 
-    words = "|".join(sorted([*COMMANDS, "help", "quit", "\\.\\.\\."], key=len, reverse=True))
+    words = "|".join(sorted([*COMMANDS, "help", "quit"], key=len, reverse=True))
     pattern = re.compile(rf"(?P<sudo>sudo )?\bherodev (?=(?:{words})\b)")
     root = os.geteuid() == 0
 

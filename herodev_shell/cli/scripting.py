@@ -12,16 +12,26 @@ from herodev_shell.errors import EXIT_USAGE, HerodevError
 
 
 def split_commands(text: str) -> list[str]:
-    commands: list[str] = []
+    return [command for _, command in split_numbered(text)]
+
+
+def split_numbered(text: str) -> list[tuple[int, str]]:
+    """The commands with the line each starts on (1-based), so a script's errors can say where."""
+    commands: list[tuple[int, str]] = []
     current: list[str] = []
     quote: str | None = None
     escaped = False
     in_comment = False
+    line, start = 1, 1
     for index, char in enumerate(text):
+        if not "".join(current).strip():
+            start = line
+        if char == "\n":
+            line += 1
         if in_comment:
             if char == "\n":
                 in_comment = False
-                _flush(current, commands)
+                _flush(current, commands, start)
             continue
         if escaped:
             current.append(char)
@@ -37,19 +47,19 @@ def split_commands(text: str) -> list[str]:
             current.append(char)
             quote = char
         elif char in ";\n":
-            _flush(current, commands)
+            _flush(current, commands, start)
         elif char == "#" and (index == 0 or text[index - 1].isspace() or text[index - 1] == ";"):
             in_comment = True
         else:
             current.append(char)
-    _flush(current, commands)
+    _flush(current, commands, start)
     return commands
 
 
-def _flush(current: list[str], commands: list[str]) -> None:
-    line = "".join(current).strip()
-    if line:
-        commands.append(line)
+def _flush(current: list[str], commands: list[tuple[int, str]], start: int) -> None:
+    command = "".join(current).strip()
+    if command:
+        commands.append((start, command))
     current.clear()
 
 

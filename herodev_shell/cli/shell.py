@@ -11,18 +11,23 @@ import cmd2
 from cmd2 import Cmd2ArgparseError
 
 from herodev_shell.cli import commands, dispatch, parsers
-from herodev_shell.cli.commands.base import build_parser, parser_for
+from herodev_shell.cli.commands.base import HerodevArgumentParser, build_parser, parser_for
 from herodev_shell.cli.commands.menu_cmds import MenuCommands
 from herodev_shell.cli.context import ONE_SHOT, SHELL, AppContext
 from herodev_shell.cli.help_text import help_listing
-from herodev_shell.cli.scripting import split_commands
+from herodev_shell.cli.scripting import split_commands, split_numbered
 from herodev_shell.cli.toolbar import Toolbar
 from herodev_shell.errors import EXIT_USAGE, HerodevError, UsageError
 
 # cmd2 built-ins that make no sense here (or would run arbitrary code as root).
 _REMOVED_BUILTINS = ("shell", "edit", "run_pyscript", "run_script", "set", "shortcuts", "py", "ipy")
 # These carry subcommands cmd2 wires at start-up, so they stay defined but out of sight.
-_HIDDEN_BUILTINS = ("alias", "macro")
+_HIDDEN_BUILTINS = ("macro",)
+# cmd2's own commands (help, history, quit, alias) parse with herodev's parser too, so that a
+# usage error reads `error: quit: ...` / `hint: usage: ...` like every other one.
+cmd2.argparse_utils.set_default_argument_parser(HerodevArgumentParser)
+# The clear-screen sequence, written only to a terminal.
+_CLEAR = "\x1b[H\x1b[2J\x1b[3J"
 
 
 def shell_parser(name: str) -> cmd2.Cmd2ArgumentParser:
@@ -50,6 +55,9 @@ def _drawable(stream: Any) -> bool:
         return False
 
 
+DRY_RUN_PROMPT = "[dry run] "
+
+
 class HerodevShell(cmd2.Cmd):
     DEFAULT_CATEGORY = "Shell"
 
@@ -70,7 +78,7 @@ class HerodevShell(cmd2.Cmd):
             # '|' and '>' would run shell commands or write files as root: not part of herodev.
             allow_redirection=False,
             terminators=[],  # ';' is split by us, quote-aware, so nothing after it is dropped
-            shortcuts={},
+            shortcuts={"?": "help"},
             command_sets=[MenuCommands()],  # commands only this shell has (menu)
             include_py=False,
             include_ipy=False,
@@ -95,6 +103,10 @@ class HerodevShell(cmd2.Cmd):
     def _update_prompt(self) -> None:
         name = self.ctx.current_session
         self.prompt = f"herodev({name})> " if name else "herodev> "
+        if self.ctx.dry_run:
+            # A prefix, so that the prompt still ends in exactly `herodev> ` or `herodev(NAME)> `
+            # (what CLI.md promises and pexpect scripts wait for) while nobody misses the mode.
+            self.prompt = DRY_RUN_PROMPT + self.prompt
 
     def postcmd(self, stop: bool, statement: cmd2.Statement | str) -> bool:
         self._update_prompt()
@@ -166,7 +178,32 @@ class HerodevShell(cmd2.Cmd):
         # -e runs an editor and -o writes any file: as root, that is a way out of herodev.
         if args.edit or args.output_file:
             raise UsageError("history -e and -o are not available in herodev", hint="history -r reruns lines")
+        # Up and Ctrl-R reach earlier runs' lines: `history` shows them too, as bash's does.
+        args.all = True
         return cmd2.Cmd.do_history.__wrapped__(self, args)  # type: ignore[attr-defined, no-any-return]
+
+    @staticmethod
+    def _no_arguments(description: str) -> cmd2.Cmd2ArgumentParser:
+        return HerodevArgumentParser(description=description)
+
+    @cmd2.with_argparser(lambda: HerodevShell._no_arguments("leave the shell (Ctrl-D does the same)"))
+    def do_quit(self, _: Any) -> bool:
+        """Leave the shell (Ctrl-D does the same)."""
+        self.last_result = True
+        return True
+
+    @cmd2.with_argparser(lambda: HerodevShell._no_arguments("leave the shell (same as quit)"))
+    def do_exit(self, _: Any) -> bool:
+        """Leave the shell (same as quit)."""
+        self.last_result = True
+        return True
+
+    @cmd2.with_argparser(lambda: HerodevShell._no_arguments("clear the screen"))
+    def do_clear(self, _: Any) -> None:
+        """Clear the screen."""
+        if _drawable(self.stdout):
+            self.stdout.write(_CLEAR)
+            self.stdout.flush()
 
     def _visible_by_category(self) -> dict[str, list[str]]:
         by_category, _ = self._build_command_info()
@@ -188,6 +225,7 @@ class HerodevShell(cmd2.Cmd):
         """Run one command; herodev's errors, usage errors and surprises all set exit_code here."""
         self.exit_code = 0
         self.last_args = None
+        self._made_dry = False
         failure: str | None = None
         try:
             if not isinstance(statement, cmd2.Statement):
@@ -212,6 +250,8 @@ class HerodevShell(cmd2.Cmd):
                 statement = self.statement_parser.parse(statement)
             command = parsers.canonical(statement.command) or statement.command
             dispatch.audit_command(self.ctx, command, self.last_args, self.exit_code, failure)
+            self.ctx.restore_dry(self._made_dry)
+            self._made_dry = False
         return False
 
     def termination_signal_handler(self, signum: int, frame: Any) -> None:
@@ -220,16 +260,26 @@ class HerodevShell(cmd2.Cmd):
         super().termination_signal_handler(signum, frame)
 
     def default(self, statement: cmd2.Statement) -> bool | None:
-        self.ctx.renderer.error(HerodevError(f"unknown command '{statement.command}'", hint="type 'help' for the list"))
+        words = [*self.get_visible_commands(), *(a for s in parsers.COMMANDS.values() for a in s.aliases)]
+        guess = parsers.did_you_mean(statement.command, words)
+        hint = f"did you mean '{guess}'? ('help' lists the commands)" if guess else "type 'help' for the list"
+        self.ctx.renderer.error(HerodevError(f"unknown command '{statement.command}'", hint=hint))
         self.exit_code = EXIT_USAGE
         return None
 
     def run_lines(self, text: str) -> int:
         """-c text or a script on stdin: run each command in turn, stop at the first failure."""
-        for part in split_commands(text):
-            stop = self.onecmd_plus_hooks(part, add_to_history=False)
-            if self.exit_code != 0 or stop:
-                break
+        from herodev_shell.cli.messages import set_location
+
+        parts = split_numbered(text)
+        try:
+            for line, part in parts:
+                set_location(f"line {line}" if len(parts) > 1 else "")
+                stop = self.onecmd_plus_hooks(part, add_to_history=False)
+                if self.exit_code != 0 or stop:
+                    break
+        finally:
+            set_location("")
         return self.exit_code
 
 
@@ -240,6 +290,7 @@ def _do_method(word: str, command: str) -> Any:
     def do(self: HerodevShell, args: Any) -> None:
         args.argv = list(args.cmd2_statement.argv)  # the words as typed, as in dispatch.run_argv
         self.last_args = args  # the audit line takes the session from the parsed arguments
+        self._made_dry = self.ctx.dry_for(args)  # `push -n`: dry until the audit line is done
         result = commands.load(command)(self.ctx, args)
         if isinstance(result, int):
             self.exit_code = result

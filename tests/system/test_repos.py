@@ -105,8 +105,9 @@ def test_reorganize_moves_by_remote_url_skips_conflicts_and_cleans_empty_dirs(
         assert planned["old/one"]["target"] == "github.com/acme/one" and planned["old/one"]["status"] == "planned"
         after = sorted(str(p.relative_to(code)) for p in code.rglob("*") if ".sessions" not in p.parts)
         assert after == before  # the plan changed nothing
-    text = world.run("-n", "reorganize", check=True).stdout
-    assert "old/one" in text and "github.com/acme/one" in text and "dry run" in text
+    shown = world.run("-n", "reorganize", check=True)
+    text = shown.stdout
+    assert "old/one" in text and "github.com/acme/one" in text and "dry run" in shown.stderr
 
     result = json.loads(world.run("reorganize", "--json", check=True).stdout)
     moves = {m["path"]: m for m in result}

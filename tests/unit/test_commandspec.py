@@ -83,3 +83,86 @@ def test_enter_dash_dash_runs_in_the_session_in_use_and_audits_it() -> None:
     args.argv = ["enter", "--", "sh", "-c", "true"]
     assert _enter_parts(args) == (None, ["sh", "-c", "true"])
     assert parsers.session_of(parsers.COMMANDS["enter"], args, "bob") == "bob"
+
+
+# --- -n/--dry-run on every command that changes something, and the audit of what ran ---------
+
+DRY = sorted(c for c, s in parsers.COMMANDS.items() if s.takes_dry_run)
+
+
+def test_every_changing_command_takes_dry_run() -> None:
+    assert {c for c, s in parsers.COMMANDS.items() if s.changes} <= set(DRY)
+    assert {"limit", "exec", "setup"} <= set(DRY)
+    for command in DRY:
+        strings = parsers.build(command)._option_string_actions
+        assert "--dry-run" in strings and strings["--dry-run"].dest == "dry_run", command
+
+
+def _ctx(tmp_path):  # type: ignore[no-untyped-def]
+    import io
+
+    from herodev_shell.cli.context import AppContext
+    from herodev_shell.cli.render import Renderer
+    from herodev_shell.core.settings import Settings
+    from herodev_shell.system.runner import Runner
+
+    settings = Settings(code_root=tmp_path / "code", audit_log=tmp_path / "audit.jsonl")
+    return AppContext(settings, Runner(), Renderer(stdout=io.StringIO, stderr=io.StringIO()))
+
+
+@pytest.mark.parametrize("command", DRY)
+@pytest.mark.parametrize("where", ["one-shot", "shell"])
+def test_a_commands_own_dry_run_runs_it_dry_and_unaudited(tmp_path, monkeypatch, command: str, where: str) -> None:  # type: ignore[no-untyped-def]
+    from herodev_shell.cli import dispatch
+
+    ctx = _ctx(tmp_path)
+    seen: list[bool] = []
+
+    def handler(ctx, args):  # type: ignore[no-untyped-def]
+        seen.append(ctx.dry_run)
+
+    monkeypatch.setattr(commands, "load", lambda name: handler)
+    words = _minimal_words(command)
+    words.insert(1, "-n")
+    if where == "one-shot":
+        assert dispatch.run_argv(ctx, words) == 0
+    else:
+        from herodev_shell.cli.scripting import join_for_shell_line
+        from herodev_shell.cli.shell import HerodevShell
+
+        app = HerodevShell(ctx, stdout=__import__("io").StringIO())
+        app.onecmd_plus_hooks(join_for_shell_line(words), add_to_history=False)
+        assert app.exit_code == 0
+    assert seen == [True]  # the handler saw a dry run
+    assert not ctx.dry_run  # and only that command was dry
+    assert not (tmp_path / "audit.jsonl").exists()  # a dry run changes nothing: no audit line
+
+
+def _minimal_words(command: str) -> list[str]:
+    needs = {"create": ["x"], "delete": ["x"], "checkpoint": ["x"], "rewind": ["x", "c1"], "fork": ["x", "y"]}
+    needs |= {"commit": ["-m", "msg"], "exec": ["x", "--", "true"], "limit": ["x"], "setup": ["x"]}
+    return [command, *needs.get(command, [])]
+
+
+@pytest.mark.parametrize("words", [["delete", "-h"], ["delete"], ["delete", "--bogus", "x"], ["push", "--nope"]])
+def test_help_and_usage_errors_are_not_audited(tmp_path, words: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from herodev_shell.cli import dispatch
+
+    code = dispatch.run_argv(_ctx(tmp_path), words)
+    assert code == (0 if "-h" in words else 2)
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+def test_a_command_that_failed_while_acting_is_audited(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from herodev_shell.cli import dispatch
+    from herodev_shell.errors import HerodevError
+
+    def handler(ctx, args):  # type: ignore[no-untyped-def]
+        raise HerodevError("the disk said no")
+
+    monkeypatch.setattr(commands, "load", lambda name: handler)
+    assert dispatch.run_argv(_ctx(tmp_path), ["delete", "x"]) == 1
+    line = json.loads((tmp_path / "audit.jsonl").read_text())
+    assert line["command"] == "delete" and line["outcome"] == "failed" and line["session"] == "x"

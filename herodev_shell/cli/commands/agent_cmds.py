@@ -167,11 +167,15 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int:
     from herodev_shell.core import execution
     from herodev_shell.core.settings import parse_seconds
 
-    command = _exec_parts(args)  # first: it may set --json, --timeout, --cwd
+    command = _exec_parts(args)  # first: it may set --json, --timeout, --cwd, -n
     timeout = parse_seconds(args.timeout, "timeout") if args.timeout else None
-    result = execution.exec_in_session(
-        ctx.settings, ctx.runner, args.name, command, timeout, stdin_fd=_stdin_fd(), cwd=args.cwd
-    )
+    made_dry = ctx.dry_for(args)  # `exec NAME -n -- CMD`: the -n was only seen just now
+    try:
+        result = execution.exec_in_session(
+            ctx.settings, ctx.runner, args.name, command, timeout, stdin_fd=_stdin_fd(), cwd=args.cwd
+        )
+    finally:
+        ctx.restore_dry(made_dry)
     from herodev_shell.core import audit
 
     audit.add_detail("command", command)  # what ran is the point of the audit line
@@ -180,7 +184,7 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int:
     if out.json_mode:
         out.json(to_plain(result))
         return result.status
-    if ctx.dry_run:
+    if ctx.dry_run or made_dry:
         return 0
     for stream, text in ((sys.stdout, result.stdout), (sys.stderr, result.stderr)):
         stream.write(visible(text) if stream.isatty() else text)

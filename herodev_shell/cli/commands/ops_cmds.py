@@ -98,13 +98,10 @@ def run_repair(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def run_prune(ctx: AppContext, args: argparse.Namespace) -> int:
     """Delete sessions idle for a while (no process, not entered) that hold no work; say why others stay."""
-    import dataclasses
-
     from herodev_shell.core import prune_pull
 
     older_than = prune_pull.parse_age(args.older_than)
-    runner = dataclasses.replace(ctx.runner, dry_run=True) if args.dry_run else ctx.runner
-    outcomes = prune_pull.prune(ctx.settings, runner, older_than)
+    outcomes = prune_pull.prune(ctx.settings, ctx.runner, older_than)
     out = ctx.out(args.json)
     out.records(outcomes, [o.__dict__ for o in outcomes], PRUNE_COLUMNS, empty="no sessions")
     return 0

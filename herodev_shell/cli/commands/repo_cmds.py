@@ -94,7 +94,7 @@ def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int:
     """Move repositories to <code root>/<server>/<org>/<repo> from their remote URL; never overwrite."""
     session = tree_session(ctx, args.session, "reorganize")
     root = repos.tree_root(ctx.settings, session)
-    plan_only = ctx.dry_run or args.plan_only
+    plan_only = ctx.dry_run
     if not plan_only and os.geteuid() != 0 and not os.access(root, os.W_OK):
         raise NeedsRoot("reorganize")
     if plan_only or not ctx.settings.sessions_dir.is_dir():

@@ -144,18 +144,30 @@ def run_use(ctx: AppContext, args: argparse.Namespace) -> int:
     return 0
 
 
+# info's field labels for people (--json keeps the keys).
+_LABELS = {"name": "session", "path": "snapshot", "uid": "user id", "created": "created (UTC)"}
+
+
+def _label(key: str) -> str:
+    return _LABELS.get(key, key.replace("_", " "))
+
+
 def run_info(ctx: AppContext, args: argparse.Namespace) -> int:
     """One session in detail."""
-    info = sessions.get_session(ctx.settings, ctx.session_name(args.name))
+    if args.name and args.session and args.name != args.session:
+        raise UsageError(f"two sessions named: {args.name} and -s {args.session}", hint="name one")
+    info = sessions.get_session(ctx.settings, ctx.session_name(args.name or args.session))
     out = ctx.out(args.json)
     sizes = _disk_fields(ctx, [info.name])[info.name]
     row = _row(info) | {"own_disk": human_size(sizes["exclusive"]), "quota": human_size(sizes["quota"])}
     from herodev_shell.cli.commands.agent_cmds import limits_fields, usage_fields
 
     hidden = ("problems", "notes", "changed", "git_name", "git_email", "limits", "usage")
-    rows = [{"field": key, "value": row[key]} for key in row if key not in hidden and row[key] not in (None, "")]
+    rows = [
+        {"field": _label(key), "value": row[key]} for key in row if key not in hidden and row[key] not in (None, "")
+    ]
     more = limits_fields(info.limits) | (usage_fields(info.usage) if info.usage else {})
-    rows += [{"field": key, "value": value} for key, value in more.items()]
+    rows += [{"field": _label(key), "value": value} for key, value in more.items()]
     rows += [{"field": "problem", "value": problem} for problem in info.problems]
     out.records({**to_plain(info), **sizes}, rows, INFO_COLUMNS)
     return 0
@@ -165,6 +177,9 @@ def run_enter(ctx: AppContext, args: argparse.Namespace) -> int:
     """A login shell, or CMD, as the session's user with its snapshot at the code root."""
     name, command = _enter_parts(args)
     status = execution.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
+    if status in (130, -2) and ctx.renderer.is_tty():
+        # Ctrl-C: the terminal echoed ^C with no newline; without one the next prompt is glued to it.
+        ctx.renderer.note("")
     # The command's own exit status, with no message of ours: it has said what it had to.
     return status
 
