@@ -113,8 +113,12 @@ def prepare_group(settings: Settings, name: str, limits: Limits) -> tuple[str, .
                 hint="mount cgroup v2 (or the v1 memory, cpu, pids and freezer controllers), or lift the limits",
             )
         return ()
+    from herodev_shell.system import users
+
     cgroups.ensure(fleet_group(settings), fleet_limits(settings))
-    return cgroups.ensure(session_group(settings, name), limits).procs_files()
+    user = users.lookup(settings.user_for(name))
+    gid = user.gid if user is not None and user.uid != 0 else 0
+    return cgroups.ensure(session_group(settings, name), limits, mode=0o750, gid=gid).procs_files()
 
 
 def session_procs_files(settings: Settings, name: str, meta: dict[str, object] | None) -> tuple[str, ...]:

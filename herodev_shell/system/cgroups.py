@@ -218,8 +218,13 @@ def _enable_v2_controllers(hierarchy: Hierarchy, relative: str) -> None:
                 ) from None
 
 
-def ensure(group: Group, limits: Limits | None = None) -> Group:
-    """Make the group (and its parents) where missing; set limits when given."""
+def ensure(group: Group, limits: Limits | None = None, mode: int = 0o711, gid: int = 0) -> Group:
+    """Make the group (and its parents) where missing; set limits when given.
+
+    mode and gid are the group directory's: the fleet's is 0711 (nobody lists the sessions'
+    groups, so no session sees another's pids or usage); a session's is 0750 with the
+    session's group, so its own programs can read their limits (a JVM sizing its heap) and
+    nothing else. The files in it stay root's: reading is all a session can do."""
     if not group.hierarchy.usable:
         raise HerodevError("no cgroup controllers are mounted", hint="mount cgroup v2, or the v1 controllers")
     if group.hierarchy.version == 2:
@@ -227,6 +232,11 @@ def ensure(group: Group, limits: Limits | None = None) -> Group:
     for _, directory in group.dirs():
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            info = os.stat(directory, follow_symlinks=False)
+            if info.st_gid != gid:
+                os.chown(directory, 0, gid, follow_symlinks=False)
+            if info.st_mode & 0o7777 != mode:
+                os.chmod(directory, mode, follow_symlinks=False)
         except OSError as exc:
             raise HerodevError(f"cannot make cgroup {directory}: {exc.strerror}") from None
     if limits is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +198,45 @@ def test_exec_json_of_hostile_output_stays_one_document(world: HerodevEnv) -> No
         assert "\x1b" not in result.stdout, "a raw escape sequence reached stdout"
     finally:
         world.run("delete", "-f", "noisy")
+
+
+def test_a_session_cannot_see_other_sessions_through_cgroups(world: HerodevEnv) -> None:
+    """The groups' files list pids and usage: a session reads its own limits, nobody else's."""
+    world.run("create", "peeker", "--tasks", "40", check=True)
+    world.run("create", "private", check=True)
+    try:
+        hierarchy = cgroups.detect()
+        own = Path(cgroups.session_group(hierarchy, world.cgroup, world.user("peeker")).procs_files()[-1]).parent
+        other_group = cgroups.session_group(hierarchy, world.cgroup, world.user("private"))
+        other = Path(other_group.procs_files()[-1]).parent
+        other_memory = other_group.dir_of("memory")
+        fleet = other.parent
+        sleeper = background_sleep(world, "private")
+        try:
+            script = (
+                f"ls {fleet} >/dev/null 2>&1 && echo LISTED; "
+                f"cat {other}/cgroup.procs 2>/dev/null && echo READ-PIDS; "
+                f"cat {other_memory}/memory.usage_in_bytes 2>/dev/null && echo READ-USAGE; "
+                f"cat {other_memory}/memory.current 2>/dev/null && echo READ-USAGE; "
+                f"cat {own}/cgroup.procs >/dev/null && echo own-ok"
+            )
+            out = in_session(world, "peeker", script, check=False)
+            assert "LISTED" not in out and "READ-PIDS" not in out and "READ-USAGE" not in out, out
+            assert "own-ok" in out, "the attack was not armed: the session cannot read even its own group"
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+    finally:
+        world.run("delete", "-f", "peeker")
+        world.run("delete", "-f", "private")
+
+
+def background_sleep(world: HerodevEnv, name: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "herodev_shell", "exec", name, "--timeout", "60", "--", "sleep", "50"],
+        env=world.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
