@@ -15,6 +15,7 @@ import contextlib
 import functools
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -422,14 +423,19 @@ def _record_pushed(
 def _push_session_only(
     settings: Settings, runner: Runner, session: str, root: Path, change: changes.RepoChange, url: str
 ) -> Outcome:
-    """A repository the code root lacks: fetch it into a temporary bare repository we own and
-    push from there to the URL the operator named."""
+    """A repository the code root lacks: fetch it into a temporary bare repository and push from
+    there to the URL the operator named, as the code owner (their credentials, as for any push)."""
+    from herodev_shell.core.hoststate import read_state
     from herodev_shell.system import git, gitlib
 
     branch = change.branch or ""
     if runner.dry_run:
         return Outcome(change.path, "push", PLANNED, branch, url, detail=f"would push {branch} to {url}")
-    temporary = settings.sessions_dir / f".push-{os.getpid()}-{int(time.time() * 1000)}"
+    state = read_state(settings)
+    owner = (state.code_owner_uid, state.code_owner_gid) if state else (0, 0)
+    # Outside the root-only sessions dir, so that the owner can reach it; theirs once filled.
+    holder = Path(tempfile.mkdtemp(prefix="herodev-staging-"))
+    temporary = holder / "repo.git"
     try:
         git.init_bare(temporary, runner)
         session_repo = root if change.path == "." else gitlib.safe_join(root, change.path)
@@ -438,8 +444,11 @@ def _push_session_only(
         fetched = git.fetch_from_untrusted(temporary, session_repo, branch, ref, runner, upload_pack)
         if not fetched.ok:
             return Outcome(change.path, "push", FAILED, branch, url, detail=f"fetch from the session: {fetched.reason}")
+        if owner != (os.geteuid(), os.getegid()):
+            gitlib.give_new_files_to(holder, *owner, since=0)
+            os.chown(holder, *owner)
         pushed = git.push(temporary, url, ref, branch, runner)
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(holder, ignore_errors=True)
     status = DONE if pushed.ok else FAILED
     return Outcome(change.path, "push", status, branch, url, (change.head or "")[:12], pushed.summary or pushed.reason)

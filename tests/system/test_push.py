@@ -235,3 +235,21 @@ def test_the_ssh_agent_is_passed_on_only_when_the_owner_can_reach_it(
         os.chown(sock_path, owner.pw_uid, owner.pw_gid)
         _, env = system_git.as_owner(code_repo)
         assert env["SSH_AUTH_SOCK"] == str(sock_path)  # the operator's own agent (sudo -E)
+
+
+def test_a_repository_only_in_the_session_goes_to_a_remote_the_operator_owns(
+    pw: tuple[HerodevEnv, pwd.struct_passwd],
+) -> None:
+    world, owner = pw
+    empty = world.base / "remotes" / "brand-new.git"
+    git("init", "-q", "--bare", str(empty))
+    subprocess.run(["chown", "-R", f"{owner.pw_uid}:{owner.pw_gid}", str(empty)], check=True)
+    world.run("create", "solo", check=True)
+    in_session(world, "solo", "mkdir -p scratch/new && cd scratch/new && git init -q -b main && echo a > a")
+    in_session(world, "solo", "cd scratch/new && git add a && git commit -q -m 'born in the session'")
+    rows, _ = _push(world, "solo", "--remote", f"file://{empty}", "scratch/new")
+    assert [o["status"] for o in rows] == ["done"], rows
+    assert git("log", "-1", "--format=%s", "main", cwd=empty) == "born in the session"
+    assert _owned_by(empty, owner.pw_uid)  # pushed as the operator, not as root
+    assert not list(Path("/tmp").glob("herodev-staging-*"))  # the staging repository is gone
+    world.run("delete", "-f", "solo", check=True)
