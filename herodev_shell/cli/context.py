@@ -12,6 +12,7 @@ from typing import IO
 
 from herodev_shell.cli.render import Renderer
 from herodev_shell.cli.sanitize import visible
+from herodev_shell.core.names import allowed_text, shape_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
 from herodev_shell.system.runner import Runner
@@ -64,6 +65,9 @@ class AppContext:
         if not name:
             hint = "pass -s NAME, or choose one with 'use NAME'" if self.lasting else "pass -s NAME"
             raise UsageError("no session chosen", hint=hint)
+        problem = shape_problem(name, self.settings.max_name_length)
+        if problem:  # the same rule as create: '-s x/../..' never reaches a path
+            raise UsageError(problem, hint=allowed_text(self.settings.max_name_length))
         return name
 
     def confirm(self, question: str) -> bool:

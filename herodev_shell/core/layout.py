@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from herodev_shell.core.names import allowed_text, shape_problem
 from herodev_shell.core.settings import Settings
+from herodev_shell.errors import UsageError
 
 META_SUFFIX = ".json"
 BASE_SUFFIX = ".base"
@@ -36,6 +38,11 @@ class SessionPaths:
 
 
 def session_paths(settings: Settings, name: str) -> SessionPaths:
+    """Where the session's pieces live. A name that is not a session name's shape ('x/../..',
+    a newline, a slash) is a usage error here, so no path is ever built from one."""
+    problem = shape_problem(name, settings.max_name_length)
+    if problem:
+        raise UsageError(problem, hint=allowed_text(settings.max_name_length))
     user = settings.user_for(name)
     root = settings.sessions_dir
     return SessionPaths(
@@ -61,5 +68,7 @@ def session_names(settings: Settings) -> list[str]:
         for entry in entries:
             stem = entry.name[: -len(META_SUFFIX)] if entry.name.endswith(META_SUFFIX) else None
             if stem and stem.startswith(prefix) and len(stem) > len(prefix):
-                names.append(stem[len(prefix) :])
+                name = stem[len(prefix) :]
+                if not shape_problem(name, settings.max_name_length):
+                    names.append(name)
     return sorted(names)

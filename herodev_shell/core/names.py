@@ -46,6 +46,18 @@ def allowed_text(max_length: int) -> str:
     )
 
 
+def shape_problem(name: str, max_length: int) -> str | None:
+    """Why name cannot even name a session (characters, length), or None. Reserved words pass:
+    a session made before a word was reserved must stay reachable."""
+    if not name:
+        return "an empty session name"
+    if len(name) > max_length:
+        return f"session name {name!r} is longer than {max_length} characters"
+    if not _NAME_RE.fullmatch(name):  # fullmatch: "$" would let a trailing newline through
+        return f"invalid session name {name!r}"
+    return None
+
+
 def name_problem(name: str, max_length: int) -> str | None:
     """Why name cannot be a session name, or None when it can."""
     if not name:
