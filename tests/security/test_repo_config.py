@@ -94,7 +94,7 @@ def test_session_repository_code_never_runs_and_push_goes_to_the_code_roots_remo
     assert any(str(evil) in entry for entry in row["remote_changed"])  # reported ...
     diff = world.run("diff", "-s", "mallory", check=True).stdout
     assert "+changed by mallory" in diff
-    assert "\x1b" not in diff and "\\x1b]0;owned" in diff  # escape sequences shown, not sent
+    assert "\x1b" not in diff and "\\e]0;owned" in diff  # escape sequences shown (sanitize.py), not sent
     world.run("commit", "-s", "mallory", "-m", "mallory's work", check=True)
     pushed = world.run("push", "-s", "mallory", "--json", check=True)
     outcome = next(o for o in json.loads(pushed.stdout) if o["action"] == "push")
