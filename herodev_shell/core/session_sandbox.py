@@ -22,6 +22,13 @@ WRITE_FACTOR = 6
 ACCESS_CHOWN = "chown"  # sessions.ACCESS_CHOWN: the snapshot already belongs to the user
 
 
+def _in_child(work: Callable[[], object]) -> object:
+    from herodev_shell.system import gitlib
+
+    gitlib.forget_home()
+    return sandbox.encode(work())
+
+
 def identity(settings: Settings, name: str) -> sandbox.Identity:
     """The session user, and the code owner its idmapped view swaps with (as `enter` does)."""
     from herodev_shell.system import users
@@ -65,7 +72,7 @@ def read(settings: Settings, name: str, trees: Sequence[Path | None], work: Call
     from herodev_shell.system import gitlib
 
     gitlib.load()  # import pygit2 once, before the fork
-    answer = sandbox.run(spec(settings, name, [t for t in trees if t is not None]), lambda: sandbox.encode(work()))
+    answer = sandbox.run(spec(settings, name, [t for t in trees if t is not None]), lambda: _in_child(work))
     return sandbox.decode(kind, answer)
 
 
@@ -75,7 +82,7 @@ def write(settings: Settings, name: str, work: Callable[[], object], kind: Any) 
 
     gitlib.load()
     live = layout.session_paths(settings, name).snapshot
-    answer = sandbox.run(spec(settings, name, [live], writable=True), lambda: sandbox.encode(work()))
+    answer = sandbox.run(spec(settings, name, [live], writable=True), lambda: _in_child(work))
     return sandbox.decode(kind, answer)
 
 
@@ -97,7 +104,7 @@ def read_each(
     gitlib.load()
     found: list[Any] = []
     box = spec(settings, name, [t for t in trees if t is not None])
-    for answer in sandbox.run_each(box, lambda item: sandbox.encode(work(item)), items):
+    for answer in sandbox.run_each(box, lambda item: _in_child(lambda: work(item)), items):
         if isinstance(answer, sandbox.Failure):
             found.append(answer)
         else:

@@ -75,6 +75,16 @@ def load() -> None:
     _pygit2()
 
 
+def forget_home() -> None:
+    """In the sandbox: no global or XDG config (root's HOME, unreadable to the session user,
+    would make libgit2 fail; and it is not the session's to read)."""
+    pygit2 = _pygit2()
+    levels = pygit2.enums.ConfigLevel
+    for level in (levels.GLOBAL, levels.XDG, levels.PROGRAMDATA):
+        pygit2.settings.search_path[level] = "/nonexistent"
+    os.environ["HOME"] = "/nonexistent"
+
+
 def safe_join(root: Path, relative: str) -> Path:
     """root/relative, refusing any symlink or '..' on the way: resolution never leaves root."""
     path = root
