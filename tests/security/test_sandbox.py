@@ -378,7 +378,19 @@ def test_a_broken_head_or_missing_parent_is_a_row_and_delete_still_works(
     tree = git("rev-parse", "HEAD^{tree}", cwd=other)
     fake = f"tree {tree}\nparent {'1' * 40}\nauthor M <m@x> 1 +0000\ncommitter M <m@x> 1 +0000\n\norphaned\n"
     orphan = subprocess.run(
-        ["git", "-c", "safe.directory=*", "-C", str(other), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+        [
+            "git",
+            "-c",
+            "safe.directory=*",
+            "-C",
+            str(other),
+            "hash-object",
+            "-t",
+            "commit",
+            "-w",
+            "--literally",
+            "--stdin",
+        ],
         input=fake,
         capture_output=True,
         text=True,
