@@ -17,7 +17,7 @@ from pathlib import Path
 from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
 from herodev_shell.core.clock import now_iso
 from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
-from herodev_shell.core.meta import write_meta
+from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NeedsRoot
@@ -322,6 +322,13 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
     if kind == SNAPSHOT_WITHOUT_USER:
         if users.lookup(paths.user) is None:
             users.create_user(paths.user, f"{users.COMMENT_PREFIX} {paths.name}", runner)
+            user = users.lookup(paths.user)
+            if user is not None and not runner.dry_run:  # with the git identity create gave it
+                from herodev_shell.core import identity
+                from herodev_shell.system import gitidentity
+
+                name, email = identity.recorded(settings, paths.name, read_meta(paths))
+                gitidentity.write(user.name, user.home, name, email, runner)
         return f"created user {paths.user} again"
     if kind == BASE_MISSING:
         if not _is_subvolume(paths.base):

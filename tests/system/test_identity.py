@@ -6,6 +6,7 @@ import json
 import pwd
 import socket
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,12 @@ def test_a_bad_identity_is_a_usage_error_and_creates_nothing(hd_world: HerodevEn
     with pytest.raises(KeyError):
         pwd.getpwnam(hd_world.user("bad"))
     assert not (hd_world.sessions_dir / hd_world.user("bad")).exists()
+
+
+def test_repair_gives_a_user_it_makes_again_the_same_identity(hd_world: HerodevEnv) -> None:
+    hd_world.run("create", "lost", "--git-name", "Lost Soul", "--git-email", "lost@example.com", check=True)
+    subprocess.run(["userdel", "-r", hd_world.user("lost")], check=True, capture_output=True)  # a crash
+    repaired = hd_world.run("repair", check=True)
+    assert f"created user {hd_world.user('lost')} again" in repaired.stdout
+    assert _commit_inside(hd_world, "lost") == "Lost Soul <lost@example.com>"
+    hd_world.run("delete", "-f", "lost", check=True)
