@@ -39,7 +39,7 @@ _herodev_spec() {
         changes) opts='-h --help -s --session --full --all --from --to --json'; vals='-s=sessions --session=sessions --from= --to='; pos='' ;;
         diff) opts='-h --help -s --session --stat --from --to --json'; vals='-s=sessions --session=sessions --from= --to='; pos='repos*' ;;
         commit) opts='-h --help -s --session -m --message --json -n --dry-run'; vals='-s=sessions --session=sessions -m= --message='; pos='repos*' ;;
-        push) opts='-h --help -s --session -m --message --remote -n --dry-run --json'; vals='-s=sessions --session=sessions -m= --message= --remote='; pos='repos*' ;;
+        push) opts='-h --help -s --session -m --message --remote -n --dry-run --json'; vals='-s=sessions --session=sessions -m= --message= --remote=remotes'; pos='repos*' ;;
         help) opts='-h --help'; vals=''; pos=commands ;;
         *) return 1 ;;
     esac
@@ -140,6 +140,7 @@ _herodev() {
         *)
             local IFS=$'\n'
             [[ -n $session ]] && fwd+=(-s "$session")
+            compopt -o nosort 2>/dev/null  # herodev's order: sizes by size, not as text
             COMPREPLY=($(command herodev __complete "$kind" "${fwd[@]}" -- "$cur" 2>/dev/null)) ;;
     esac
     return 0

@@ -8,6 +8,7 @@ rich or pygit2 here, one directory read for sessions, a bounded walk for reposit
     herodev __complete sessions [--code-root P] [--config F] [--] [PREFIX]
     herodev __complete repos [-s NAME] [--code-root P] [--config F] [--] [PREFIX]
     herodev __complete sizes [PREFIX]
+    herodev __complete remotes [--code-root P] [--config F] [--] [PREFIX]
     herodev __complete options COMMAND [PREFIX]
 
 Prints one candidate per line; prints nothing (exit 0) when it cannot know, e.g. when the
@@ -17,6 +18,7 @@ sessions dir is not readable by a non-root user.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -74,7 +76,26 @@ def session_names(settings: Settings) -> list[str]:
 
 
 def sizes() -> list[str]:
+    """In size order (10G before 1T), which the scripts and the shell keep."""
     return list(SIZE_SUGGESTIONS)
+
+
+_REMOTE_SECTION = re.compile(r'^\s*\[remote\s+"([^"\n]+)"\s*\]', re.MULTILINE)
+
+
+def remote_names(settings: Settings, repos: list[str] | None = None) -> list[str]:
+    """The remotes `push --remote` may name: those of the code root's repositories (the
+    trusted side, never a session's config), of the named ones or else of all, sorted."""
+    found: set[str] = set()
+    for relative in repos or repo_paths(settings):
+        config = settings.code_root / relative / ".git" / "config"
+        try:
+            with open(config, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(1 << 20)
+        except OSError:
+            continue
+        found.update(_REMOTE_SECTION.findall(text))
+    return sorted(found)
 
 
 def repo_root(settings: Settings, session: str | None) -> Path:
@@ -172,6 +193,9 @@ def candidates(kind: str, argv: list[str]) -> list[str]:
         return command_names()
     if kind == "sizes":
         return sizes()
+    if kind == "remotes":
+        settings = _settings(options)
+        return remote_names(settings) if settings is not None else []
     if kind == "options":
         return option_strings(rest[0]) if rest else []
     if kind in ("sessions", "repos"):

@@ -33,6 +33,7 @@ class Option:
     strings: tuple[str, ...]
     takes_value: bool
     kind: str  # "" when the value is free text
+    help: str = ""  # shown beside the option by zsh and fish
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class Command:
     @property
     def value_words(self) -> list[str]:
         return [f"{s}={o.kind}" for o in self.options if o.takes_value for s in o.strings]
+
+    @property
+    def described_options(self) -> list[tuple[str, str]]:
+        return [(s, _one_line(o.help)) for o in self.options for s in o.strings]
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split()).replace("%%", "%")
+    return text if len(text) <= 70 else text[:69] + "…"
 
 
 def _value_kind(action: argparse.Action) -> str:
@@ -68,7 +78,7 @@ def _from_parser(name: str, summary: str, parser: argparse.ArgumentParser) -> Co
         if action.option_strings:
             takes_value = action.nargs != 0
             kind = _value_kind(action) if takes_value else ""
-            options.append(Option(tuple(action.option_strings), takes_value, kind))
+            options.append(Option(tuple(action.option_strings), takes_value, kind, action.help or ""))
         elif action.nargs == argparse.REMAINDER:
             positionals.append(REST + "*")
         elif action.nargs in ("*", "+"):
@@ -225,6 +235,7 @@ _herodev() {
         *)
             local IFS=$'\n'
             [[ -n $session ]] && fwd+=(-s "$session")
+            compopt -o nosort 2>/dev/null  # herodev's order: sizes by size, not as text
             COMPREPLY=($(command herodev __complete "$kind" "${fwd[@]}" -- "$cur" 2>/dev/null)) ;;
     esac
     return 0
@@ -272,7 +283,7 @@ _herodev() {
     local cur=${words[CURRENT]} w cmd= kind= valkind= session= REPLY
     local -i i=2 npos=0 dashdash=0 first_rest=0
     local opts vals pos
-    local -a fwd kinds cands
+    local -a fwd kinds cands optd
     while (( i < CURRENT )); do
         w=${words[i]}
         if [[ $w == -* ]]; then
@@ -318,7 +329,7 @@ _herodev() {
         if [[ -n $valkind ]]; then
             kind=$valkind
         elif (( ! dashdash )) && [[ $cur == -* ]]; then
-            compadd -- ${=opts}
+            _describe -t options 'herodev option' optd
             return
         elif (( dashdash )) && [[ " $pos " == *" rest*"* ]]; then
             kind=rest
@@ -342,7 +353,7 @@ _herodev() {
         *)
             [[ -n $session ]] && fwd+=(-s "$session")
             cands=(${(f)"$(command herodev __complete $kind $fwd -- "$cur" 2>/dev/null)"})
-            compadd -- $cands ;;
+            compadd -V $kind -- $cands ;;  # -V: herodev's order (sizes by size, not as text)
     esac
 }
 
@@ -369,9 +380,11 @@ def zsh_script() -> str:
         "    case $1 in",
     ]
     for c in commands:
+        described = " ".join(shlex.quote(f"{s}:{h}" if h else s) for s, h in c.described_options)
         lines.append(
             f"        {c.name}) opts={shlex.quote(' '.join(c.option_words))}; "
-            f"vals={shlex.quote(' '.join(c.value_words))}; pos={shlex.quote(' '.join(c.positionals))} ;;"
+            f"vals={shlex.quote(' '.join(c.value_words))}; pos={shlex.quote(' '.join(c.positionals))}; "
+            f"optd=({described}) ;;"
         )
     lines += ["        *) return 1 ;;", "    esac", "}"]
     return "\n".join(lines) + "\n" + ZSH_BODY
@@ -468,7 +481,7 @@ function __herodev_complete
         if test -n "$valkind"
             set kind $valkind
         else if test $dashdash -eq 0; and string match -q -- '-*' $cur
-            string split ' ' -- $opts
+            __herodev_optdesc $cmd
             return
         else if test $dashdash -eq 1; and string match -q -- '* rest\**' " $pos "
             set kind rest
@@ -495,14 +508,15 @@ function __herodev_complete
             __fish_complete_path $cur
         case rest-first
             complete -C "$cur"
-        case sessions repos sizes
+        case sessions repos sizes remotes
             set -l sopt
             test -n "$session"; and set sopt -s $session
             command herodev __complete $kind $fwd $sopt -- $cur 2>/dev/null
     end
 end
 
-complete -c herodev -f -a '(__herodev_complete)'
+# -k: keep herodev's order (sizes by size, commands as help lists them)
+complete -c herodev -f -k -a '(__herodev_complete)'
 """
 
 
@@ -531,7 +545,13 @@ def fish_script() -> str:
             f"            printf ':%s\\n' {_fq(' '.join(c.option_words))} {_fq(' '.join(c.value_words))} "
             f"{_fq(' '.join(c.positionals))}"
         )
-    lines += ["        case '*'", "            return 1", "    end", "end"]
+    lines += ["        case '*'", "            return 1", "    end", "end", ""]
+    lines += ["# __herodev_optdesc CMD: its options with their descriptions.", "function __herodev_optdesc"]
+    lines += ["    switch $argv[1]"]
+    for c in commands:
+        lines.append(f"        case {_fq(c.name)}")
+        lines += [f"            printf '%s\\t%s\\n' {_fq(s)} {_fq(h)}" for s, h in c.described_options]
+    lines += ["    end", "end"]
     return "\n".join(lines) + "\n" + FISH_BODY
 
 

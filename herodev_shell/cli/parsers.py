@@ -20,6 +20,7 @@ from typing import NoReturn
 SESSIONS = "sessions"
 REPOS = "repos"
 SIZES = "sizes"
+REMOTES = "remotes"  # the remotes of the code root's repositories (push --remote)
 
 SYSTEM, SESSIONS_CATEGORY, REPOSITORIES, CHANGES = "System", "Sessions", "Repositories", "Changes"
 OPERATIONS = "Operations"
@@ -311,11 +312,14 @@ def _commit(parser: argparse.ArgumentParser) -> None:
 def _push(parser: argparse.ArgumentParser) -> None:
     add_session_option(parser)
     parser.add_argument("-m", "--message", metavar="MSG", help="commit all changes with MSG first")
-    parser.add_argument(
-        "--remote",
-        metavar="REMOTE",
-        help="push to this remote of the code root's repository, or this URL (needed for a repository "
-        "that exists only in the session)",
+    completes(
+        parser.add_argument(
+            "--remote",
+            metavar="REMOTE",
+            help="push to this remote of the code root's repository, or this URL (needed for a repository "
+            "that exists only in the session)",
+        ),
+        REMOTES,
     )
     _repo_args(parser, "repositories to push (default: every one with unpushed commits)")
     parser.add_argument(

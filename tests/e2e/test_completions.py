@@ -118,6 +118,7 @@ def test_bash(world: HerodevEnv) -> None:
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (CI installs it)")
 def test_fish(world: HerodevEnv) -> None:
     lines = ["herodev us", "herodev use ", "herodev -f delete b", "herodev init --size 10", "herodev use --c"]
+    lines += ["herodev diff --st", "herodev init --size "]
     script = f"source {SCRIPTS / 'herodev.fish'}\n" + "".join(
         f"echo (complete -C{line!r} | string join ,)\n" for line in lines
     )
@@ -131,6 +132,8 @@ def test_fish(world: HerodevEnv) -> None:
     assert got[2] == "bob"
     assert sorted(got[3].split(",")) == ["100G", "10G"]
     assert got[4].startswith("--clear")
+    assert got[5] == "--stat\ta summary of changed files instead of the patches"  # options are described
+    assert got[6] == "10G,20G,50G,100G,200G,500G,1T"  # sizes by size, not as text
 
 
 # --- zsh -------------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ def test_zsh(world: HerodevEnv, tmp_path: Path) -> None:
         assert completed("herodev use a") == "herodev use alice"
         assert completed("herodev -f delete c") == "herodev -f delete carol"
         assert completed("herodev use --cl") == "herodev use --clear"
+        assert completed("herodev diff --st") == "herodev diff --stat"  # through _describe
         if "diff" in completion_scripts.parsers.COMMANDS:
             line = completed("herodev diff -s alice github.com/acme/g")
             assert line == "herodev diff -s alice github.com/acme/gadget"

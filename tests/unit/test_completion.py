@@ -113,7 +113,8 @@ def test_every_marked_argument_gets_a_choices_provider() -> None:
         for action in build_parser(name)._actions:
             if parsers.completion_kind(action):
                 marked += 1
-                assert action.get_choices_provider() is not None, (name, action.dest)  # type: ignore[attr-defined]
+                completes = action.get_choices_provider() or action.get_completer()  # type: ignore[attr-defined]
+                assert completes is not None, (name, action.dest)
     assert marked >= 3
 
 
@@ -149,3 +150,40 @@ def test_script_model_matches_the_parsers() -> None:
         for alias in spec.aliases:
             assert by_name[alias].option_words == command.option_words
     assert isinstance(parsers.build("use"), argparse.ArgumentParser)
+
+
+def test_after_dashdash_the_shell_completes_a_command_then_files(app) -> None:  # type: ignore[no-untyped-def]
+    assert "sleep" in _complete(app, "enter -- sle")  # the session in use runs it: no name here
+    assert not {"alice", "bob"} & set(_complete(app, "enter -- "))
+    assert "sleep" in _complete(app, "enter alice -- sle")
+    assert _complete(app, "enter a") == ["alice"]
+    assert "/etc/" in _complete(app, "enter alice -- ls /et")
+    assert "sleep" in _complete(app, "exec bob -- sle")
+
+
+def test_push_remote_completes_the_code_roots_remotes(app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    config = '[core]\n\tbare = false\n[remote "origin"]\n\turl = x\n[remote "upstream"]\n\turl = y\n'
+    (settings.code_root / "github.com/acme/widget/.git/config").write_text(config)
+    (settings.code_root / "github.com/acme/gadget/.git/config").write_text('[remote "fork"]\n\turl = z\n')
+    assert _complete(app, "push --remote ") == ["fork", "origin", "upstream"]
+    assert _complete(app, "push --remote u") == ["upstream"]
+    assert completion_data.remote_names(settings, ["github.com/acme/gadget"]) == ["fork"]
+
+
+def test_sizes_stay_in_size_order(app, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    assert _complete(app, "init --size ") == list(completion_data.SIZE_SUGGESTIONS)
+    assert completion_data.main(["sizes"]) == 0
+    assert capsys.readouterr().out.split() == ["10G", "20G", "50G", "100G", "200G", "500G", "1T"]
+
+
+def test_zsh_and_fish_describe_options_and_keep_herodevs_order() -> None:
+    zsh, fish, bash = (
+        completion_scripts.zsh_script(),
+        completion_scripts.fish_script(),
+        completion_scripts.bash_script(),
+    )
+    assert "'--stat:a summary of changed files instead of the patches'" in zsh
+    assert "_describe -t options" in zsh and "compadd -V" in zsh
+    assert "printf '%s\\t%s\\n' '--stat' 'a summary of changed files instead of the patches'" in fish
+    assert "complete -c herodev -f -k" in fish and "remotes" in fish
+    assert "compopt -o nosort" in bash
