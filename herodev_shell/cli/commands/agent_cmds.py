@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any, NoReturn
 
@@ -14,12 +13,13 @@ from herodev_shell.cli.render import to_plain
 from herodev_shell.core.disk_use import human_size
 from herodev_shell.errors import HerodevError, UsageError
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
 
 def visible(text: str) -> str:
-    """Session output for a terminal: control characters (escape sequences) shown, not obeyed."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Session output for a terminal: control characters (escape sequences) shown, not obeyed;
+    its lines and tabs kept (sanitize.visible, line by line)."""
+    from herodev_shell.cli.sanitize import visible as shown
+
+    return "\n".join(shown(line, keep_tabs=True) for line in text.split("\n"))
 
 
 # --- limits and usage as text -------------------------------------------------------------------
