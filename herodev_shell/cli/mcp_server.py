@@ -21,6 +21,7 @@ from typing import Any
 from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.render import to_plain
 from herodev_shell.errors import HerodevError, UsageError
+from herodev_shell.system import privileges
 
 INSTRUCTIONS = (
     "herodev gives every agent its own session: a user plus an O(1) btrfs snapshot of the server's code "
@@ -183,12 +184,8 @@ class Tools:
         return {"outcomes": outcomes}
 
     def _need_root(self, command: str) -> None:
-        import os
 
-        from herodev_shell.errors import NeedsRoot
-
-        if os.geteuid() != 0:
-            raise NeedsRoot(command)
+        privileges.require_root(command)
 
     # --- checkpoints ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from herodev_shell.cli.messages import write_error
 from herodev_shell.cli.sanitize import visible
 from herodev_shell.cli.tables import HEADER, RULE, TEXT, Column, cell_width, layout, tsv
 from herodev_shell.errors import HerodevError
+from herodev_shell.system import privileges
 
 # SGR codes by style name (no rich needed for a table: 50 ms of import saved).
 _SGR = {
@@ -291,7 +292,7 @@ def shell_phrasing(text: str) -> str:
 
     words = "|".join(sorted([*COMMANDS, "help", "quit"], key=len, reverse=True))
     pattern = re.compile(rf"(?P<sudo>sudo )?\bherodev (?=(?:{words})\b)")
-    root = os.geteuid() == 0
+    root = privileges.is_root()
 
     def swap(match: re.Match[str]) -> str:
         return "" if (root or not match.group("sudo")) else match.group(0)

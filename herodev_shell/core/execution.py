@@ -19,7 +19,7 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings, parse_seconds
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import captured, idmap, namespace, users
+from herodev_shell.system import captured, idmap, namespace, privileges, users
 from herodev_shell.system.runner import Runner
 
 DEFAULT_CAP = 1 << 20  # bytes kept of each of stdout and stderr (head and tail)
@@ -41,7 +41,7 @@ class ExecResult:
 @contextlib.contextmanager
 def session_spec(settings: Settings, runner: Runner, name: str, command: list[str]) -> Iterator[namespace.EnterSpec]:
     """What a child needs to become the session; the id-mapping fd lives as long as the block."""
-    sessions.require_root("enter", runner)
+    privileges.require_root("enter", runner.dry_run)
     # Cheaper than get_session (no /proc pass, no usage): this is on every exec's path.
     paths = layout.session_paths(settings, name)
     meta = read_meta(paths) if not name_problem(name, settings.max_name_length) else None

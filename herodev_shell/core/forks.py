@@ -21,7 +21,7 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
-from herodev_shell.system import btrfs, gitidentity, procs, subids, users
+from herodev_shell.system import btrfs, gitidentity, privileges, procs, subids, users
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 
@@ -29,7 +29,7 @@ from herodev_shell.system.runner import Runner
 def fork_session(
     settings: Settings, runner: Runner, name: str, new: str, from_checkpoint: str | None = None
 ) -> sessions.SessionInfo:
-    sessions.require_root("fork", runner)
+    privileges.require_root("fork", runner.dry_run)
     validate_name(settings, new)
     author, email = identity.choose(settings, new, None, None)  # the fork's own, as create gives
     require_state(settings)

@@ -14,7 +14,7 @@ from herodev_shell.core.disk_use import human_size
 from herodev_shell.core.hoststate import invoking_owner, read_state, write_state
 from herodev_shell.core.settings import Settings, parse_size
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import btrfs, fstab, packages
+from herodev_shell.system import btrfs, fstab, packages, privileges
 from herodev_shell.system.mounts import mount_at
 from herodev_shell.system.runner import Runner
 
@@ -40,7 +40,7 @@ def check_distro(os_release: dict[str, str]) -> CheckResult:
 
 
 def check_privileges(runner: Runner) -> CheckResult:
-    if os.geteuid() == 0:
+    if privileges.is_root():
         return CheckResult("privileges", PASS, "running as root")
     if shutil.which("sudo") and runner.run(["sudo", "-n", "true"], changes=False, check=False).ok:
         return CheckResult("privileges", PASS, "sudo works without a password")
@@ -132,10 +132,7 @@ def init(
     settings: Settings, runner: Runner, options: InitOptions, confirm: Confirm
 ) -> tuple[list[CheckResult], list[StepResult]]:
     """Prepare the host. Safe to run again: each step probes first and does only what is missing."""
-    if os.geteuid() != 0 and not runner.dry_run:
-        from herodev_shell.errors import NeedsRoot
-
-        raise NeedsRoot("init")
+    privileges.require_root("init", runner.dry_run)
     image = options.image or settings.image
     size = parse_size(options.size or settings.image_size)
     checks = run_checks(settings, runner)

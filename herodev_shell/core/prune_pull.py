@@ -17,7 +17,8 @@ from pathlib import Path
 from herodev_shell.core import audit, layout
 from herodev_shell.core.meta import read_meta
 from herodev_shell.core.settings import Settings
-from herodev_shell.errors import HerodevError, NeedsRoot, UsageError
+from herodev_shell.errors import HerodevError, UsageError
+from herodev_shell.system import privileges
 from herodev_shell.system.runner import Runner
 
 _AGE_RE = re.compile(r"^(\d+)([smhdw]?)$")
@@ -62,8 +63,7 @@ def prune(settings: Settings, runner: Runner, older_than: int) -> list[PruneOutc
     """Delete every session idle for older_than seconds that has no process and no work."""
     from herodev_shell.core import changes, sessions
 
-    if os.geteuid() != 0 and not runner.dry_run:
-        raise NeedsRoot("prune")
+    privileges.require_root("prune", runner.dry_run)
     entered_in_log = audit.last_entered(settings)
     now = time.time()
     outcomes = []
@@ -136,8 +136,7 @@ def pull(settings: Settings, runner: Runner, session: str | None, names: list[st
             " the session controls",
             hint=f"'herodev enter {session} -- git -C REPO pull --ff-only' pulls as the session's user",
         )
-    if os.geteuid() != 0 and not runner.dry_run:
-        raise NeedsRoot("pull")
+    privileges.require_root("pull", runner.dry_run)
     root = settings.code_root
     found = find_repository_paths(root)
     if names:

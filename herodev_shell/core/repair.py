@@ -20,8 +20,8 @@ from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, Ses
 from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
-from herodev_shell.errors import HerodevError, NeedsRoot
-from herodev_shell.system import btrfs, users
+from herodev_shell.errors import HerodevError
+from herodev_shell.system import btrfs, privileges, users
 from herodev_shell.system.mounts import mount_containing, read_mounts
 from herodev_shell.system.runner import Runner
 
@@ -391,8 +391,7 @@ def repair(settings: Settings, runner: Runner) -> list[Repaired]:
     """Fix every problem found, under the sessions lock so no create or delete runs meanwhile."""
     from herodev_shell.system.locking import exclusive_lock
 
-    if os.geteuid() != 0 and not runner.dry_run:
-        raise NeedsRoot("repair")
+    privileges.require_root("repair", runner.dry_run)
     # Under --dry-run even the lock's note stays as it is.
     lockable = settings.sessions_dir.exists() and not runner.dry_run
     lock = exclusive_lock(settings.lock_file) if lockable else contextlib.nullcontext()

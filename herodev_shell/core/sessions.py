@@ -66,10 +66,6 @@ class DeleteReport:
     checkpoints: tuple[str, ...] = ()  # ids of the checkpoints deleted with it
 
 
-def require_root(command: str, runner: Runner) -> None:
-    privileges.require_root(command, runner.dry_run)
-
-
 # --- metadata -------------------------------------------------------------------------------
 
 
@@ -199,7 +195,7 @@ def create_session(
     """User (with its git identity) + base snapshot + writable snapshot + metadata + cgroup; any
     failure undoes the earlier steps. limits: None takes the settings' defaults (HERODEV_MEMORY,
     HERODEV_CPUS, HERODEV_TASKS)."""
-    require_root("create", runner)
+    privileges.require_root("create", runner.dry_run)
     validate_name(settings, name)
     author, email = identity.choose(settings, name, git_name, git_email)
     state = require_state(settings)
@@ -417,7 +413,7 @@ def _orphan_uid(meta: dict[str, object] | None) -> int | None:
 
 def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -> DeleteReport:
     """Remove every piece of the session that exists; refuse while work or processes would be lost."""
-    require_root("delete", runner)
+    privileges.require_root("delete", runner.dry_run)
     problem = name_problem(name, settings.max_name_length)
     if problem:
         raise UsageError(problem, hint=allowed_text(settings.max_name_length))

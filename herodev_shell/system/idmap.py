@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from herodev_shell.system import libc
+from herodev_shell.system import libc, privileges
 from herodev_shell.system.libc import (
     MOUNT_ATTR_IDMAP,
     MOUNT_ATTR_NODEV,
@@ -108,7 +108,7 @@ def support(path: Path | None = None) -> tuple[bool, str]:
     """Whether an idmapped mount of path works, tried for real on a detached clone (root only)."""
     if os.environ.get(DISABLE_ENV) == "1":
         return False, f"disabled by {DISABLE_ENV}=1 (test only): sessions chown their snapshot once"
-    if os.geteuid() != 0 or path is None or not path.exists():
+    if not privileges.is_root() or path is None or not path.exists():
         return True, f"{_kernel_text()} (not probed: needs root and an existing code root)"
     try:
         userns = user_namespace(swap_map(0, 1), swap_map(0, 1))

@@ -12,6 +12,7 @@ from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.render import to_plain
 from herodev_shell.core.disk_use import human_size
 from herodev_shell.errors import HerodevError, UsageError
+from herodev_shell.system import privileges
 
 
 def visible(text: str) -> str:
@@ -205,7 +206,7 @@ def run_setup(ctx: AppContext, args: argparse.Namespace) -> int:
     """Run the session's setup hooks again."""
     from herodev_shell.core import hooks, sessions
 
-    sessions.require_root("setup", ctx.runner)
+    privileges.require_root("setup", ctx.runner.dry_run)
     sessions.get_session(ctx.settings, args.name)  # NotFound before anything runs
     report = hooks.run_setup_hooks(ctx.settings, ctx.runner, args.name)
     out = ctx.out(args.json)

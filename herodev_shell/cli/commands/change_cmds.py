@@ -11,7 +11,8 @@ from herodev_shell.cli.commands.repo_cmds import changes_dict, progress_bar, tre
 from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.render import Renderer
 from herodev_shell.core import changes, delivery
-from herodev_shell.errors import HerodevError, NeedsRoot
+from herodev_shell.errors import HerodevError
+from herodev_shell.system import privileges
 
 CHANGE_COLUMNS = [
     ("path", "path"),
@@ -196,8 +197,7 @@ def _scope(ctx: AppContext, session: str | None) -> str:
 
 
 def _need_root(ctx: Any, command: str) -> None:
-    if os.geteuid() != 0 and not ctx.dry_run:
-        raise NeedsRoot(command)
+    privileges.require_root(command, ctx.dry_run)
 
 
 def _relative_name(code_root: Any, name: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from herodev_shell.cli.context import AppContext
 from herodev_shell.core import changes, repos
 from herodev_shell.errors import HerodevError, NeedsRoot
+from herodev_shell.system import privileges
 
 REPO_COLUMNS = [
     ("path", "path"),
@@ -29,8 +30,8 @@ PROGRESS_AFTER = 0.5
 def tree_session(ctx: AppContext, explicit: str | None, command: str) -> str | None:
     """-s NAME, else the `use`d session, else None (the code root). Sessions need root."""
     name = explicit or ctx.current_session
-    if name is not None and os.geteuid() != 0 and not ctx.dry_run:
-        raise NeedsRoot(command)
+    if name is not None:
+        privileges.require_root(command, ctx.dry_run)
     return name
 
 
@@ -95,7 +96,7 @@ def run_reorganize(ctx: AppContext, args: argparse.Namespace) -> int:
     session = tree_session(ctx, args.session, "reorganize")
     root = repos.tree_root(ctx.settings, session)
     plan_only = ctx.dry_run
-    if not plan_only and os.geteuid() != 0 and not os.access(root, os.W_OK):
+    if not plan_only and not privileges.is_root() and not os.access(root, os.W_OK):
         raise NeedsRoot("reorganize")
     if plan_only or not ctx.settings.sessions_dir.is_dir():
         result = repos.reorganize(ctx.settings, session, plan_only)
