@@ -17,9 +17,7 @@ from typing import NoReturn
 from herodev_shell.cli import commands, parsers
 from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.scripting import split_numbered
-from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
-
-EXIT_INTERRUPTED = 130
+from herodev_shell.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, HerodevError
 
 
 def failure_of(exc: BaseException, ctx: AppContext) -> tuple[int, str | None]:

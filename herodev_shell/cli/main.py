@@ -11,7 +11,7 @@ import os
 import sys
 
 from herodev_shell import __version__
-from herodev_shell.errors import EXIT_FAILURE, EXIT_USAGE, HerodevError
+from herodev_shell.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, HerodevError
 
 EPILOG = """commands:
 {commands}
@@ -27,9 +27,9 @@ class _GlobalParser(argparse.ArgumentParser):
         return super().format_help()
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        from herodev_shell.cli.sanitize import visible
+        from herodev_shell.cli.messages import write_error
 
-        sys.stderr.write(f"error: {visible(message)}\nhint: herodev --help lists the options\n")
+        write_error(sys.stderr, message, "herodev --help lists the options")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _run(options: argparse.Namespace) -> int:

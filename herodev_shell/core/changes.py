@@ -108,9 +108,11 @@ def _base_state(base_root: Path | None, relative: str) -> _BaseState | None:
         repo = gitlib.open_repo(workdir, base_root)
     except (HerodevError, OSError):
         return None
+    import pygit2
+
     tips = []
     for name in repo.references:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):  # a dangling or broken ref
             tips.append(str(repo.references[name].resolve().target))
     head = None if repo.head_is_unborn else str(repo.head.target)
     return _BaseState(head, tips, gitlib.local_branches(repo), set(gitlib.stash_ids(repo)), gitlib.remote_urls(repo))
@@ -123,7 +125,7 @@ def _new_commits(repo: Any, head: str | None, hide: list[str], limit: int = 1000
         return 0
     walker = repo.walk(pygit2.Oid(hex=head))
     for tip in hide:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(KeyError, ValueError, pygit2.GitError):  # a tip the repository lacks
             walker.hide(pygit2.Oid(hex=tip))
     count = 0
     for _ in walker:

@@ -24,10 +24,18 @@ def _named(variable: str, step: str) -> bool:
     return bool(wanted) and step in (part.strip() for part in wanted.split(","))
 
 
+# HERODEV_INTERRUPT_AT=STEP: a SIGINT to ourselves there, as a Ctrl-C at that moment would be.
+INTERRUPT_VAR = "HERODEV_INTERRUPT_AT"
+
+
 def maybe_fail(step: str) -> None:
     if _named(KILL_VAR, step):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if _named(INTERRUPT_VAR, step):
+        import signal
+
+        signal.raise_signal(signal.SIGINT)
     if _named(ENV_VAR, step):
         raise HerodevError(f"injected failure at {step} ({ENV_VAR} is set: test only)")

@@ -22,7 +22,7 @@ from herodev_shell.core.limits import default_limits as session_limits_defaults
 from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
-from herodev_shell.errors import HerodevError, NotFound, UsageError
+from herodev_shell.errors import EXIT_INTERRUPTED, HerodevError, NotFound, UsageError
 from herodev_shell.system import btrfs, gitidentity, idmap, privileges, procs, quotas, subids, users
 from herodev_shell.system.cgroups import Limits, Usage
 from herodev_shell.system.locking import exclusive_lock
@@ -256,14 +256,18 @@ def create_session(
             maybe_fail("create:after-metadata")
         except BaseException as exc:
             left = _undo(undo)
-            reason = exc.message if isinstance(exc, HerodevError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, OSError) and exc.strerror:
-                reason = f"{exc.strerror.lower()} ({exc.filename or settings.code_root})"
             hint = (
-                f"left behind: {', '.join(left)}; 'herodev delete -f {name}' cleans up"
+                f"left behind: {'; '.join(left)}; 'herodev delete -f {name}' cleans up"
                 if left
                 else "every earlier step was undone"
             )
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: undone, and the exit status says so
+                raise HerodevError(f"create {name} interrupted", hint=hint, exit_code=EXIT_INTERRUPTED) from exc
+            if not isinstance(exc, Exception):
+                raise  # SystemExit (SIGTERM in the shell) and the like: undone, then on their way
+            reason = exc.message if isinstance(exc, HerodevError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError) and exc.strerror:
+                reason = f"{exc.strerror.lower()} ({exc.filename or settings.code_root})"
             raise HerodevError(f"could not create session {name}: {reason}", hint=hint) from exc
     info = get_session(settings, name)
     return replace(info, notes=tuple(notes))
@@ -301,13 +305,14 @@ def _make_snapshots(
 
 
 def _undo(undo: list[tuple[str, Callable[[], None]]]) -> list[str]:
-    """Run the undo steps newest first; what could not be undone."""
+    """Run the undo steps newest first; what could not be undone, each with why."""
     left = []
     for what, step in reversed(undo):
         try:
             step()
-        except Exception:
-            left.append(what)
+        except Exception as exc:  # every step is tried; each failure is reported, none hidden
+            why = exc.message if isinstance(exc, HerodevError) else (getattr(exc, "strerror", None) or str(exc))
+            left.append(f"{what} ({why or type(exc).__name__})")
     return left
 
 

@@ -406,9 +406,11 @@ class Budget:
 
 def _size(repo: Repository, side: DiffFile) -> int:
     """A file's size without loading it: the workdir's stat or the object header."""
+    import pygit2
+
     if side.size:
         return int(side.size)
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(KeyError, ValueError, pygit2.GitError):  # an object the odb lacks
         if side.id.raw != bytes(len(side.id.raw)):
             return int(repo.odb.read_header(side.id)[1])
     return 0
@@ -556,10 +558,12 @@ def give_new_files_to(top: Path, uid: int, gid: int, since: float) -> int:
 
 def remote_tracking(repo: Repository) -> dict[str, str]:
     """'origin/main' -> commit id for every remote-tracking ref."""
+    import pygit2
+
     tips = {}
     for name in repo.references:
         if name.startswith("refs/remotes/") and not name.endswith("/HEAD"):
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(KeyError, ValueError, pygit2.GitError):  # a dangling or broken ref
                 tips[name[len("refs/remotes/") :]] = str(repo.references[name].resolve().target)
     return tips
 

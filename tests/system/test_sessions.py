@@ -226,6 +226,17 @@ def test_an_injected_failure_leaves_nothing_behind(world: HerodevEnv, step: str)
     assert pieces_of(world, "broken") == []
 
 
+@pytest.mark.parametrize("step", ["create:after-user", "create:after-metadata"])
+def test_ctrl_c_during_create_undoes_it_and_exits_130(world: HerodevEnv, step: str) -> None:
+    result = world.run("create", "cut", HERODEV_INTERRUPT_AT=step)  # a real SIGINT at that step
+    assert result.returncode == 130, result.stderr
+    assert "error: create cut interrupted" in result.stderr and "undone" in result.stderr
+    assert not user_exists(world.user("cut"))
+    assert pieces_of(world, "cut") == []
+    log = world.run("log", "--json", check=True).stdout
+    assert '"command":"create"' in log.replace(" ", "") and "interrupted" in log
+
+
 def test_two_concurrent_creates_one_wins(world: HerodevEnv) -> None:
     procs = [
         subprocess.Popen(
