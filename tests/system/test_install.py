@@ -110,6 +110,22 @@ def test_readme_install_works_where_pip_refuses_system_installs(place: dict[str,
             check=False,
         )
         assert "-F _herodev herodev" in login.stdout, login.stdout + login.stderr
+    shell_env = {**place, "HOME": str(tmp_path), "PATH": f"{place['HERODEV_BIN_DIR']}:{place['PATH']}"}
+    if shutil.which("fish"):  # fish reads its vendor directory under each XDG data dir
+        fish = subprocess.run(
+            ["fish", "-c", "complete --do-complete='herodev cre'"],
+            env={**shell_env, "XDG_DATA_DIRS": f"{root}/usr/share"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert fish.stdout.startswith("create\t"), fish.stdout + fish.stderr
+    if shutil.which("zsh"):  # compinit finds _herodev in the site-functions directory of $fpath
+        site = root / "usr/local/share/zsh/site-functions"
+        script = f"fpath=({site} $fpath); autoload -Uz compinit; compinit -u -d {tmp_path}/zcd; print $_comps[herodev]"
+        zsh = subprocess.run(["zsh", "-c", script], env=shell_env, capture_output=True, text=True, timeout=60)
+        assert zsh.stdout.strip() == "_herodev", zsh.stdout + zsh.stderr
 
     again = _install(place)  # idempotent: an upgrade in place
     assert again.returncode == 0, again.stdout + again.stderr
