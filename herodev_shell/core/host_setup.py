@@ -84,6 +84,38 @@ def check_idmap(settings: Settings | None = None) -> CheckResult:
     return CheckResult("idmapped mounts", PASS if ok else WARN, detail)
 
 
+def check_sandbox(settings: Settings) -> CheckResult:
+    """The sandbox every read and write of a session runs in, tried for real on the code root:
+    a private mount namespace, an idmapped nosymfollow read-only clone, then uid 65534 with no
+    capabilities. Without it herodev refuses to read sessions (it never falls back to root)."""
+    import os
+
+    from herodev_shell.system import sandbox
+
+    root = settings.code_root
+    if os.geteuid() != 0 or not root.is_dir():
+        return CheckResult("session sandbox", WARN, "not probed: needs root and an existing code root")
+    spec = sandbox.Spec(
+        sandbox.Identity("nobody", 65534, 65534, 0, 0), (root,), None, False, sandbox.Limits(timeout=10)
+    )
+
+    def probe() -> list[object]:
+        with open("/proc/self/status") as handle:
+            caps = next(line.split()[1] for line in handle if line.startswith("CapEff:"))
+        return [os.getuid(), caps]
+
+    try:
+        uid, caps = sandbox.run(spec, probe)  # type: ignore[misc]
+    except Exception as exc:  # any failure is the row's detail
+        detail = getattr(exc, "message", None) or str(exc)
+        return CheckResult("session sandbox", FAIL, f"kernel {os.uname().release}: {detail}: sessions cannot be read")
+    return CheckResult(
+        "session sandbox",
+        PASS,
+        f"kernel {os.uname().release}: idmapped nosymfollow mount, uid {uid}, capabilities {caps}, no_new_privs",
+    )
+
+
 def check_cgroups(settings: Settings) -> CheckResult:
     """Session limits need cgroup controllers: v2 with memory, cpu and pids, or the v1 ones."""
     from herodev_shell.core import limits
@@ -109,6 +141,7 @@ def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     results += check_tools()
     results += check_code_root(settings)
     results.append(check_idmap(settings))
+    results.append(check_sandbox(settings))
     results.append(check_cgroups(settings))
     results += _session_checks(settings, runner)
     return results

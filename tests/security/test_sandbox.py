@@ -141,6 +141,8 @@ def test_the_sandbox_is_the_session_user_and_sees_only_its_own_session(
     assert seen["write"] == "OSError"  # a read-only view (EROFS)
     assert seen["tty"] is False and seen["sid"] is True
     assert not (tree / "planted").exists()
+    checked = world.run("check").stdout
+    assert "session sandbox\tpass" in checked and "uid 65534, capabilities 0000000000000000" in checked
     # control: as root, here, the secret and bob's session are right there
     assert (secret / "secret.txt").read_text() and (settings.sessions_dir / world.user("bob")).is_dir()
     world.run("delete", "-f", "alice", check=True)
