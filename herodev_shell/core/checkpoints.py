@@ -29,6 +29,7 @@ from herodev_shell.core.names import allowed_text, name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.system import btrfs, quotas, users
+from herodev_shell.system.fsops import atomic_write_text
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.privileges import require_root
 from herodev_shell.system.runner import Runner
@@ -196,12 +197,9 @@ def take(settings: Settings, runner: Runner, paths: layout.SessionPaths, label: 
             "created": now_iso(),
             "kind": kind,
         }
-        tmp = _meta_path(paths, ident).with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, _meta_path(paths, ident))
+        atomic_write_text(_meta_path(paths, ident), json.dumps(meta, indent=2) + "\n")
         maybe_fail("checkpoint:after-metadata")
     except BaseException:
-        _meta_path(paths, ident).with_suffix(".json.tmp").unlink(missing_ok=True)
         _meta_path(paths, ident).unlink(missing_ok=True)
         with contextlib.suppress(HerodevError, OSError):
             btrfs.delete_subvolume(target, runner)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
+from herodev_shell.system.fsops import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,4 @@ def require_state(settings: Settings) -> HostState:
 
 
 def write_state(settings: Settings, state: HostState) -> None:
-    tmp = settings.state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
-    os.replace(tmp, settings.state_file)
+    atomic_write_text(settings.state_file, json.dumps(asdict(state), indent=2) + "\n")

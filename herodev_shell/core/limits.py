@@ -19,6 +19,7 @@ from herodev_shell.core.settings import Settings, parse_count, parse_cpus, parse
 from herodev_shell.errors import HerodevError
 from herodev_shell.system import cgroups
 from herodev_shell.system.cgroups import Limits, Usage
+from herodev_shell.system.fsops import atomic_write_text
 
 META_KEY = "limits"
 UNLIMITED = ("none", "max", "unlimited")
@@ -210,7 +211,5 @@ def set_fleet_limits(
         if applied:
             cgroups.ensure(fleet_group(settings), limits)
         target = _fleet_file(settings)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(to_meta(limits)) + "\n")
-        os.replace(tmp, target)
+        atomic_write_text(target, json.dumps(to_meta(limits)) + "\n")
     return LimitReport("", limits, applied=applied)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -317,46 +316,6 @@ def _undo(undo: list[tuple[str, Callable[[], None]]]) -> list[str]:
 
 
 # --- work that would be lost ----------------------------------------------------------------
-
-_TEMP_NAME = re.compile(r"^o\d+-\d+-\d+$")  # btrfs send's temporary names for new inodes
-_NOISE = {"snapshot", "utimes"}  # the stream's header, and timestamp-only updates
-
-
-def parse_change_dump(dump: str, scan_name: str) -> list[str]:
-    """Paths (relative to the session root) named in `btrfs receive --dump` output."""
-    found: set[str] = set()
-    prefix = f"./{scan_name}/"
-    for line in dump.splitlines():
-        parts = re.split(r"(?<!\\)\s+", line.strip())
-        if len(parts) < 2 or parts[0] in _NOISE:
-            continue
-        path = parts[1]
-        for extra in parts[2:]:
-            if extra.startswith("dest="):
-                path = extra[5:]
-        path = path.replace("\\ ", " ")
-        if path.startswith(prefix):
-            path = path[len(prefix) :]
-        elif path in (f"./{scan_name}", "."):
-            path = "."
-        if not _TEMP_NAME.match(os.path.basename(path)):
-            found.add(path)
-    return sorted(found)
-
-
-def changed_paths(settings: Settings, runner: Runner, name: str) -> list[str]:
-    """What the session changed since its base, from the btrfs change stream (cost ~ changes)."""
-    paths = layout.session_paths(settings, name)
-    # The scan snapshot is temporary and read-only: take it even under --dry-run.
-    scanner = Runner(verbose=runner.verbose, dry_run=False, echo=runner.echo)
-    if paths.scan.exists():
-        btrfs.delete_subvolume(paths.scan, scanner)
-    btrfs.snapshot(paths.snapshot, paths.scan, scanner, read_only=True)
-    try:
-        dump = btrfs.changed_paths_dump(paths.base, paths.scan, scanner)
-    finally:
-        btrfs.delete_subvolume(paths.scan, scanner)
-    return parse_change_dump(dump, paths.scan.name)
 
 
 def session_has_work(settings: Settings, runner: Runner, name: str) -> list[str]:

@@ -24,6 +24,7 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
+            os.fchmod(fd, mode)  # exactly mode, whatever the umask
             data = text.encode()
             written = 0
             while written < len(data):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from herodev_shell.system.fsops import atomic_write_text
 
 
 def fstab_line(image: Path, code_root: Path, subvolume: str) -> str:
@@ -48,16 +49,5 @@ def write_atomic(path: Path, text: str, backup_suffix: str = ".herodev.bak") -> 
         shutil.copy2(path, backup)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text, mode)
     return backup

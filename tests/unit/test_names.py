@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from herodev_shell.core.names import name_problem, validate_name
-from herodev_shell.core.sessions import parse_change_dump
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import UsageError
 from herodev_shell.system.idmap import ID_LIMIT, map_text, swap_map
@@ -93,22 +92,3 @@ def test_swap_map_swaps_two_ids_and_keeps_the_rest(owner: int, session: int) -> 
         assert _apply(rows, other) == other
     assert sum(count for _, _, count in rows) == ID_LIMIT  # every id, once
     assert map_text(rows).count("\n") == len(rows)
-
-
-DUMP = """snapshot        ./dev_a.scan                    uuid=1 transid=9 parent_uuid=2 parent_transid=8
-utimes          ./dev_a.scan/                   atime=x mtime=y ctime=z
-mkfile          ./dev_a.scan/o258-9-0
-rename          ./dev_a.scan/o258-9-0           dest=./dev_a.scan/new\\ file
-utimes          ./dev_a.scan/org                atime=x mtime=y ctime=z
-update_extent   ./dev_a.scan/org/repo/f         offset=0 len=3
-unlink          ./dev_a.scan/gone
-"""
-
-
-def test_change_dump_lists_changed_paths_without_noise() -> None:
-    assert parse_change_dump(DUMP, "dev_a.scan") == ["gone", "new file", "org/repo/f"]
-
-
-def test_an_unchanged_session_has_an_empty_change_list() -> None:
-    header = DUMP.splitlines()[0] + "\n" + DUMP.splitlines()[1] + "\n"
-    assert parse_change_dump(header, "dev_a.scan") == []
