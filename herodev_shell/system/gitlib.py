@@ -419,14 +419,11 @@ def _size(repo: Repository, side: DiffFile) -> int:
 def _diff_text(diff: Diff, stat_only: bool, budget: Budget | None = None, repo: Repository | None = None) -> str:
     """The patch (or --stat) of diff, each file cut at DIFF_FILE_CAP and the whole at the budget,
     with a note where something was left out; a file too large is never expanded in memory."""
-    import pygit2
-
     budget = budget if budget is not None else Budget()
     if not len(diff):
         return ""
     if stat_only:
-        text = diff.stats.format(pygit2.enums.DiffStatsFormat.FULL | pygit2.enums.DiffStatsFormat.INCLUDE_SUMMARY, 80)
-        return _spend(text, budget)
+        return _spend(_numstat(diff, repo), budget)
     parts = []
     for index, delta in enumerate(diff.deltas):
         if budget.left <= 0:
@@ -444,6 +441,30 @@ def _diff_text(diff: Diff, stat_only: bool, budget: Budget | None = None, repo: 
     return "".join(parts)
 
 
+# --stat is data, not text laid out for 80 columns: a line per file, `ADDED\tDELETED\t"PATH"`,
+# the path as a JSON string (a path may hold tabs and newlines; the sandbox passes no NUL);
+# "-" counts for binary or oversized files. The front end lays it out for the terminal it
+# has, or gives the numbers as JSON.
+def _stat_record(added: object, deleted: object, name: str) -> str:
+    import json
+
+    return f"{added}\t{deleted}\t{json.dumps(name)}\n"
+
+
+def _numstat(diff: Diff, repo: Repository | None) -> str:
+    records = []
+    for index, delta in enumerate(diff.deltas):
+        name = delta.new_file.path or delta.old_file.path
+        big = repo is not None and max(_size(repo, delta.old_file), _size(repo, delta.new_file)) > 4 * DIFF_FILE_CAP
+        patch = None if big or delta.is_binary else diff[index]
+        if patch is None or patch.delta.is_binary:
+            records.append(_stat_record("-", "-", name))
+            continue
+        _, added, deleted = patch.line_stats
+        records.append(_stat_record(added, deleted, name))
+    return "".join(records)
+
+
 def _spend(text: str, budget: Budget) -> str:
     if len(text) > budget.left:
         text = text[: max(budget.left, 0)] + "\n" + TRUNCATED.format(what="this diff", limit=_mib(DIFF_TOTAL_CAP))
@@ -458,6 +479,8 @@ def _mib(size: int) -> str:
 def staged_diff(repo: Repository, stat_only: bool = False, budget: Budget | None = None) -> str:
     if repo.head_is_unborn:
         names = sorted(entry.path for entry in repo.index)
+        if stat_only:
+            return "".join(_stat_record("-", "-", name) for name in names)
         return "".join(f"new file (staged): {name}\n" for name in names)
     return _diff_text(repo.diff("HEAD", cached=True), stat_only, budget, repo)
 

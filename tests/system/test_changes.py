@@ -98,6 +98,11 @@ def test_each_kind_of_change_is_detected(gw: tuple[HerodevEnv, pwd.struct_passwd
     assert "new file mode" in diff and "+x" in diff  # untracked content is shown
     stat = world.run("diff", "-s", "kinds", "--stat", f"{org}/modified", check=True).stdout
     assert "README" in stat and "+more" not in stat and "untracked" not in stat
+    assert "README\t1\t0" in stat.splitlines()  # in a pipe: file, added, deleted, tab-separated
+    numbers = json.loads(world.run("diff", "-s", "kinds", "--stat", "--json", f"{org}/modified", check=True).stdout)
+    assert numbers["repos"][0]["unstaged"] == [{"path": "README", "added": 1, "deleted": 0}]  # numbers, not text
+    committed = json.loads(world.run("diff", "-s", "kinds", "--stat", "--json", f"{org}/commit", check=True).stdout)
+    assert committed["repos"][0]["commits"][0]["files"] == [{"path": "README", "added": 1, "deleted": 0}]
     data = json.loads(world.run("diff", "-s", "kinds", "--json", check=True).stdout)
     assert {r["path"] for r in data["repos"]} == set(found) and "notes.txt" in data["outside"]
     assert not (session_dir(world, "kinds").parent / f"{world.user('kinds')}.scan").exists()

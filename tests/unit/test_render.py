@@ -180,3 +180,21 @@ def test_color_policy() -> None:
     # NO_COLOR alone does not make a terminal a pipe: the table is still a table
     renderer = Renderer(stdout=lambda: Tty(), color=False, width=80)
     assert renderer.is_tty()
+
+
+def test_diff_stat_records_parse_whole_and_render_at_the_width() -> None:
+    from herodev_shell.cli.commands.change_cmds import _print_stat, stat_rows
+
+    text = '3\t1\t"src/a.py"\n-\t-\t"logo.png"\n' + '1\t0\t"weird\\tname\\nerror: forged"\n'
+    rows = stat_rows(text + "\n... truncated ...")
+    assert rows == [
+        {"path": "src/a.py", "added": 3, "deleted": 1},
+        {"path": "logo.png", "added": None, "deleted": None},
+        {"path": "weird\tname\nerror: forged", "added": 1, "deleted": 0},
+    ]
+    out = io.StringIO()
+    _print_stat(Renderer(stdout=lambda: out, tty=True, width=30), "staged", text)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "# staged" and lines[1].split() == ["file", "added", "deleted"]
+    assert all(len(line) <= 30 for line in lines[:-1]) and not any(line.startswith("error:") for line in lines)
+    assert lines[-1] == "3 file(s) changed, 4 insertion(s)(+), 1 deletion(s)(-)"

@@ -86,6 +86,61 @@ def _print_block(out: Renderer, title: str, text: str) -> None:
         out.message(line, style=_diff_style(line), keep_tabs=True)
 
 
+STAT_COLUMNS: list[tuple[str, str] | tuple[str, str, str]] = [
+    ("path", "file"),
+    ("added", "added", "number"),
+    ("deleted", "deleted", "number"),
+]
+
+
+def stat_rows(text: str) -> list[dict[str, Any]]:
+    """gitlib's --stat lines (ADDED, DELETED, "PATH" as JSON) as rows; None counts: binary."""
+    import json
+
+    rows = []
+    for record in text.split("\n"):
+        added, tab1, rest = record.partition("\t")
+        deleted, tab2, quoted = rest.partition("\t")
+        try:
+            path = json.loads(quoted) if tab1 and tab2 else None
+        except ValueError:
+            path = None
+        if isinstance(path, str):  # else a "truncated" note, or the empty tail
+            rows.append({"path": path, "added": _count(added), "deleted": _count(deleted)})
+    return rows
+
+
+def _count(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _print_stat(out: Renderer, title: str, text: str) -> None:
+    """One block's --stat: a table at the terminal's width (TSV in a pipe), then the totals."""
+    rows = stat_rows(text)
+    if not rows:
+        return
+    out.message(f"# {title}", style="bold")
+    shown = [r | {"added": "-" if r["added"] is None else r["added"]} for r in rows]
+    out.table([r | {"deleted": "-" if r["deleted"] is None else r["deleted"]} for r in shown], STAT_COLUMNS)
+    added = sum(r["added"] or 0 for r in rows)
+    deleted = sum(r["deleted"] or 0 for r in rows)
+    out.message(f"{len(rows)} file(s) changed, {added} insertion(s)(+), {deleted} deletion(s)(-)")
+
+
+def _stat_numbers(report: changes.DiffReport) -> dict[str, Any]:
+    """diff --stat --json: per block a list of {path, added, deleted} (null: binary), not text."""
+    from herodev_shell.cli.render import to_plain
+
+    data: dict[str, Any] = to_plain(report)
+    for repo, plain in zip(report.repos, data["repos"], strict=True):
+        plain["staged"] = stat_rows(repo.staged)
+        plain["unstaged"] = stat_rows(repo.unstaged)
+        for commit, entry in zip(repo.commits, plain["commits"], strict=True):
+            entry["files"] = stat_rows(commit.text)
+            del entry["text"]
+    return data
+
+
 def _finish(out: Renderer, outcomes: list[delivery.Outcome], empty: str, what: str) -> None:
     out.records(outcomes, [o.__dict__ for o in outcomes], OUTCOME_COLUMNS, status_key="status", empty=empty)
     # Exit 1 when anything due stayed behind, skipped as much as failed: `push && delete` must
@@ -144,19 +199,22 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int:
     report = changes.diff(ctx.settings, ctx.runner, session, names, args.stat, start=args.start, end=args.end)
     out = ctx.out(args.json)
     if out.json_mode:
-        out.json(report)
+        out.json(_stat_numbers(report) if args.stat else report)
         return 0
     if not report.repos and not report.outside:
         out.note(f"no changes {_scope(ctx, session)}")
         return 0
     if session is None:
         out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
+    block = _print_stat if args.stat else _print_block
     for repo in report.repos:
         out.message(f"=== {repo.path} ({repo.branch or 'detached'})", style="bold")
-        _print_block(out, "staged", repo.staged)
-        _print_block(out, "not staged", repo.unstaged)
+        if repo.error:
+            out.note(f"{repo.path}: {repo.error}")
+        block(out, "staged", repo.staged)
+        block(out, "not staged", repo.unstaged)
         for commit in repo.commits:
-            _print_block(out, f"commit {commit.id[:12]} {commit.summary} ({commit.author})", commit.text or "\n")
+            block(out, f"commit {commit.id[:12]} {commit.summary} ({commit.author})", commit.text or "\n")
     if report.outside:
         out.message("=== changed outside any repository", style="bold")
         for path in report.outside:
