@@ -104,8 +104,7 @@ def test_bash(world: HerodevEnv) -> None:
     assert got[3] == "alice bob carol"
     assert got[4] == "--clear"
     assert got[5].split() == ["10G", "100G"]
-    if "diff" in completion_scripts.parsers.COMMANDS:
-        assert got[6] == "github.com/acme/widget"
+    assert got[6] == "github.com/acme/widget"
     assert got[7] == ""  # another code root: its (missing) sessions, not these
     assert got[8] == "use"
     assert "--json" in got[9].split() and "--code-root" in got[9].split()
@@ -173,9 +172,8 @@ def test_zsh(world: HerodevEnv, tmp_path: Path) -> None:
         assert completed("herodev -f delete c") == "herodev -f delete carol"
         assert completed("herodev use --cl") == "herodev use --clear"
         assert completed("herodev diff --st") == "herodev diff --stat"  # through _describe
-        if "diff" in completion_scripts.parsers.COMMANDS:
-            line = completed("herodev diff -s alice github.com/acme/g")
-            assert line == "herodev diff -s alice github.com/acme/gadget"
+        line = completed("herodev diff -s alice github.com/acme/g")
+        assert line == "herodev diff -s alice github.com/acme/gadget"
         child.sendline("exit")
         child.expect(pexpect.EOF)
     except (pexpect.TIMEOUT, pexpect.EOF, AssertionError) as exc:

@@ -3,6 +3,7 @@ nothing lost; once space is back the same commands work."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pwd
@@ -64,6 +65,22 @@ def free(world: HerodevEnv) -> None:
     subprocess.run(["sync"], check=False)
 
 
+def assert_full(world: HerodevEnv) -> None:
+    """The case is about a full disk: prove it is full before counting anything as a fault."""
+    probe = world.code_root / "probe-after-fill"
+    try:
+        with probe.open("wb") as handle:
+            handle.write(b"x" * (1 << 20))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    else:
+        pytest.fail("the filesystem did not fill: this case would test nothing")
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 def assert_clear_failure(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert result.stderr.startswith("error: "), result.stderr
@@ -86,11 +103,13 @@ def test_full_disk_during_create_and_commit(small_world: HerodevEnv, tally) -> N
     before = sorted(os.listdir(world.sessions_dir))
 
     fill(world)
-    tally.fault(2)
+    assert_full(world)
+    hit = 0  # operations the full disk made fail (faults counted only once they happened)
     created = world.run("-f", "create", "late")
     if created.returncode == 0:  # btrfs's reserve let it through: then it must be whole
         assert json.loads(world.run("info", "late", "--json", check=True).stdout)["problems"] == []
     else:
+        hit += 1
         assert_clear_failure(created)
         assert sorted(os.listdir(world.sessions_dir)) == before
         with pytest.raises(KeyError):
@@ -100,11 +119,14 @@ def test_full_disk_during_create_and_commit(small_world: HerodevEnv, tally) -> N
     committed = world.run("commit", "-s", "early", "-m", "on a full disk")
     assert committed.returncode != 0 or git("rev-parse", "HEAD", cwd=repo) != head
     if committed.returncode != 0:
+        hit += 1
         assert committed.stderr.startswith("error: ") or "failed" in committed.stdout, committed
         assert "Traceback" not in committed.stderr and "internal error" not in committed.stderr, committed.stderr
         assert git("rev-parse", "HEAD", cwd=repo) == head  # no half commit
     assert not (repo / ".git" / "index.lock").exists()
     tally.check_kept({repo / "README": "changed\n", repo / "added.txt": "new\n"})
+    assert hit >= 1, "neither create nor commit met the full disk: nothing was tested"
+    tally.fault(hit)
 
     free(world)
     world.run("repair", check=True)

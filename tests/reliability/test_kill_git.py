@@ -55,10 +55,10 @@ def test_kill_during_commit_then_repair(gworld, tally) -> None:
     world.run("repair", check=True)
     assert_no_leftovers(world)
     tally.check_kept({repo / "README": "changed\n", repo / "added.txt": "new\n"})
-    # the work is in a commit or still uncommitted, never gone
-    head_after = git("rev-parse", "HEAD", cwd=repo)
-    if head_after != head_before:
-        assert git("show", "HEAD:added.txt", cwd=repo) == "new"
+    # killed after the commit was written: the work is in that commit (the files stay too, above)
+    assert git("rev-parse", "HEAD", cwd=repo) != head_before
+    assert git("show", "HEAD:added.txt", cwd=repo) == "new"
+    assert git("show", "HEAD:README", cwd=repo) == "changed"
     # the session user's own git still works on that repository (nothing root-owned left in its way)
     session_git(world, "kc", APP, "add", "-A")
     session_git(world, "kc", APP, "commit", "-q", "--allow-empty", "-m", "by the user after the crash")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -125,13 +124,12 @@ def test_shell_completes_sessions_repos_sizes_and_options(app) -> None:  # type:
     assert "--clear" in _complete(app, "use --c")
     names = _complete(app, "us")
     assert names == ["use"]
-    if "diff" in parsers.COMMANDS:
-        assert _complete(app, "diff -s alice github.com/acme/o") == ["github.com/acme/only-in-alice"]
-        # Without -s: the session chosen by `use`.
-        app.ctx.current_session = "alice"
-        assert _complete(app, "diff github.com/acme/o") == ["github.com/acme/only-in-alice"]
-        app.ctx.current_session = None
-        assert _complete(app, "diff github.com/acme/o") == []
+    assert _complete(app, "diff -s alice github.com/acme/o") == ["github.com/acme/only-in-alice"]
+    # Without -s: the session chosen by `use`.
+    app.ctx.current_session = "alice"
+    assert _complete(app, "diff github.com/acme/o") == ["github.com/acme/only-in-alice"]
+    app.ctx.current_session = None
+    assert _complete(app, "diff github.com/acme/o") == []
 
 
 def test_script_model_matches_the_parsers() -> None:
@@ -149,7 +147,6 @@ def test_script_model_matches_the_parsers() -> None:
                 assert any(p.rstrip("*") == kind for p in command.positionals), (name, kind)
         for alias in spec.aliases:
             assert by_name[alias].option_words == command.option_words
-    assert isinstance(parsers.build("use"), argparse.ArgumentParser)
 
 
 def test_after_dashdash_the_shell_completes_a_command_then_files(app) -> None:  # type: ignore[no-untyped-def]
