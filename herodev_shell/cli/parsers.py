@@ -139,6 +139,9 @@ def exec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-C", "--cwd", metavar="DIR", help="run in DIR (relative to the code root as the session sees it)"
     )
+    parser.add_argument(
+        "-e", "--env", metavar="NAME=VALUE", action="append", default=None, help="add to CMD's environment (repeatable)"
+    )
     add_json(parser)
     add_dry_run(parser)
 

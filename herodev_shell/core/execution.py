@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -90,6 +91,19 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) else 0
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    """Variables a caller adds to CMD's environment: plain names, no NUL in values."""
+    for key, value in env.items():
+        if not _ENV_NAME.match(key) or "\0" in value:
+            raise HerodevError(
+                f"invalid environment variable {key!r}", hint="NAME=VALUE, NAME of A-Z a-z 0-9 _", exit_code=2
+            )
+    return env
+
+
 def default_timeout(settings: Settings) -> float:
     return parse_seconds(settings.exec_timeout, "exec timeout")
 
@@ -105,6 +119,7 @@ def exec_in_session(
     input: bytes | None = None,
     cwd: str | None = None,
     cap: int = DEFAULT_CAP,
+    env: dict[str, str] | None = None,
 ) -> ExecResult:
     """argv as the session user, in its mount namespace and cgroup, with no terminal.
 
@@ -120,7 +135,9 @@ def exec_in_session(
             runner.say(f"would run in session {name}: {' '.join(argv)}")
         return ExecResult(name, tuple(argv), 0, "", "", False, 0.0)
     with session_spec(settings, runner, name, argv) as spec:
-        done = captured.run(spec, timeout=timeout, cap=cap, stdin_fd=stdin_fd, input=input, cwd=cwd)
+        done = captured.run(
+            spec, timeout=timeout, cap=cap, stdin_fd=stdin_fd, input=input, cwd=cwd, env=check_env(env or {})
+        )
     return ExecResult(
         name=name,
         command=tuple(argv),

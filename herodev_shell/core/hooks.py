@@ -197,7 +197,9 @@ def _run_one(settings: Settings, runner: Runner, name: str, hook: Hook, timeout:
         cwd = os.fspath(settings.code_root / hook.repo) if hook.repo != "." else None
         with execution.session_spec(settings, runner, name, argv) as spec:
             try:
-                done = captured.run(spec, timeout=timeout, cap=OUTPUT_CAP, keep_fds=(fd,), cwd=cwd)
+                done = captured.run(
+                    spec, timeout=timeout, cap=OUTPUT_CAP, keep_fds=(fd,), cwd=cwd, env={"HERODEV_REPO": hook.repo}
+                )
             except HerodevError as exc:  # could not start: no such directory in the session, ...
                 _log(handle, f"--- could not start: {exc.message}\n=== exit {exc.exit_code}\n")
                 return HookResult(hook.repo, exc.exit_code, False, 0.0, exc.message)

@@ -72,6 +72,7 @@ def _child(
     report_w: int,
     keep: tuple[int, ...],
     cwd: str | None,
+    extra_env: dict[str, str] | None,
 ) -> None:
     code, message = 1, "unknown failure"
     try:
@@ -94,7 +95,7 @@ def _child(
         namespace.become(spec)
         if cwd:
             os.chdir(cwd)  # as the session user, relative to the code root: it sees what the user sees
-        env = namespace.session_env(spec)
+        env = {**namespace.session_env(spec), **(extra_env or {})}
         try:
             os.execvpe(spec.command[0], list(spec.command), env)
         except FileNotFoundError:
@@ -120,10 +121,12 @@ def run(
     input: bytes | None = None,
     keep_fds: tuple[int, ...] = (),
     cwd: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Captured:
     """spec.command in the session; stdin is stdin_fd, or input through a pipe, or /dev/null.
 
     keep_fds stay open (not close-on-exec) in the child: a sealed hook script, for instance.
+    env is added to the session's environment (namespace.session_env).
     """
     if not spec.command:
         raise HerodevError("nothing to run")
@@ -144,7 +147,7 @@ def run(
     try:
         pid = os.fork()
         if pid == 0:
-            _child(spec, source, out_w, err_w, report_w, keep_fds, cwd)
+            _child(spec, source, out_w, err_w, report_w, keep_fds, cwd, env)
     finally:
         for fd in (out_w, err_w, report_w, in_r):
             if fd is not None:

@@ -104,3 +104,12 @@ def test_dry_run_runs_nothing(world: HerodevEnv) -> None:
     result = world.run("-n", "exec", "ex", "--", "sh", "-c", "echo ran > dry-ran", check=True)
     assert "would run in session ex" in result.stderr
     assert not (world.sessions_dir / world.user("ex") / "dry-ran").exists()
+
+
+def test_env_adds_variables(world: HerodevEnv) -> None:
+    result = world.run("exec", "ex", "-e", "ONE=1", "--env", "TWO=a b", "--", "sh", "-c", 'echo "$ONE|$TWO|$USER"')
+    assert result.returncode == 0 and result.stdout == f"1|a b|{world.user('ex')}\n"
+    after_name = world.run("exec", "ex", "-e", "X=y", "--", "sh", "-c", 'echo "$X"', check=True)
+    assert after_name.stdout == "y\n"
+    bad = world.run("exec", "ex", "-e", "1BAD=x", "--", "true")
+    assert bad.returncode == 2 and "invalid environment variable" in bad.stderr

@@ -17,7 +17,7 @@ from tests.system.gitworld import git
 pytestmark = pytest.mark.system
 
 RECORD = """#!/bin/sh
-{ id -un; pwd; grep -E ':pids:|^0::' /proc/self/cgroup; echo "session=$HERODEV_SESSION"; } > hook-ran
+{ id -un; pwd; grep -E ':pids:|^0::' /proc/self/cgroup; echo "session=$HERODEV_SESSION repo=$HERODEV_REPO"; } > hook-ran
 echo "hook says hello"
 """
 
@@ -56,7 +56,7 @@ def test_a_committed_hook_runs_as_the_session_user_in_its_repository(world: Hero
     assert user == world.user("hooked")
     assert cwd == str(world.code_root / "org/app")
     assert any(line.endswith(f"{world.cgroup}/{world.user('hooked')}") for line in rest), rest
-    assert "session=hooked" in rest
+    assert "session=hooked repo=org/app" in rest
     assert not (world.code_root / "org/app/hook-ran").exists(), "the hook wrote into the code root"
     log = Path(world.env()["HERODEV_AUDIT_LOG"]).parent / "setup" / f"{world.user('hooked')}.log"
     assert "hook says hello" in log.read_text()

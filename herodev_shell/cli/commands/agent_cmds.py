@@ -144,7 +144,9 @@ def _exec_parts(args: argparse.Namespace) -> list[str]:
         parsers.exec_options(extra)
         more = extra.parse_args(command[:cut])
         for key, value in vars(more).items():
-            if value not in (None, False):
+            if key == "env" and value:
+                args.env = [*(args.env or []), *value]
+            elif value not in (None, False):
                 setattr(args, key, value)
         command = command[cut:]
     if command[:1] == ["--"]:
@@ -170,10 +172,16 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int:
 
     command = _exec_parts(args)  # first: it may set --json, --timeout, --cwd, -n
     timeout = parse_seconds(args.timeout, "timeout") if args.timeout else None
+    env = {}
+    for item in args.env or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--env {item!r}: expected NAME=VALUE")
+        env[key] = value
     made_dry = ctx.dry_for(args)  # `exec NAME -n -- CMD`: the -n was only seen just now
     try:
         result = execution.exec_in_session(
-            ctx.settings, ctx.runner, args.name, command, timeout, stdin_fd=_stdin_fd(), cwd=args.cwd
+            ctx.settings, ctx.runner, args.name, command, timeout, stdin_fd=_stdin_fd(), cwd=args.cwd, env=env
         )
     finally:
         ctx.restore_dry(made_dry)
