@@ -28,7 +28,7 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
-from herodev_shell.system import btrfs, quotas, users
+from herodev_shell.system import btrfs, quotas, snapshots, users
 from herodev_shell.system.fsops import atomic_write_text
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.privileges import require_root
@@ -186,10 +186,9 @@ def take(settings: Settings, runner: Runner, paths: layout.SessionPaths, label: 
     # Note the id first: a crash later never hands the same id out twice.
     (paths.checkpoints / LAST_FILE).write_text(ident + "\n")
     target = checkpoint_dir(paths, ident)
-    btrfs.snapshot(paths.snapshot, target, runner, read_only=True)
+    _snapshot_into_group(settings, runner, paths, ident)
     try:
         maybe_fail("checkpoint:after-snapshot")
-        count_in_session_quota(settings, runner, paths, target)
         meta: dict[str, object] = {
             "id": ident,
             "session": paths.name,
@@ -207,17 +206,41 @@ def take(settings: Settings, runner: Runner, paths: layout.SessionPaths, label: 
     return _from_meta(paths, ident, meta)
 
 
-def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.SessionPaths, subvolume: Path) -> None:
-    """Charge a checkpoint (or a rewound snapshot) to the session's disk figures and quota.
-
-    With simple quotas btrfs charges an extent to the subvolume that wrote it: a checkpoint
-    writes nothing, and what it keeps alive stays charged to the session that wrote it, so
-    the session's own group already counts it. A rewound snapshot is a new subvolume: its
-    limit is applied again from the session's metadata.
-    """
-    if subvolume.parent == paths.checkpoints and subvolume.name != REWIND_NEW:
-        join_session_group(settings, runner, paths, [subvolume_info(subvolume).treeid])
+def _snapshot_into_group(settings: Settings, runner: Runner, paths: layout.SessionPaths, ident: str) -> None:
+    """One ioctl: the read-only snapshot, born a member of the session's quota group (so what
+    it keeps counts in the session's figures and limit). Where the kernel will not combine the
+    two, a plain snapshot and then the assignment."""
+    group = _session_group(settings, paths)
+    if runner.verbose:
+        runner.echo(f"+ snapshot (ioctl) {paths.snapshot} -> {checkpoint_dir(paths, ident)} read-only")
+    try:
+        snapshots.snapshot(paths.snapshot, paths.checkpoints, ident, read_only=True, group=group)
         return
+    except OSError as exc:
+        if group is None:
+            raise HerodevError(f"cannot checkpoint session {paths.name}: {exc.strerror}") from None
+    try:
+        snapshots.snapshot(paths.snapshot, paths.checkpoints, ident, read_only=True)
+    except OSError as exc:
+        raise HerodevError(f"cannot checkpoint session {paths.name}: {exc.strerror}") from None
+    join_session_group(settings, runner, paths, [subvolume_info(checkpoint_dir(paths, ident)).treeid])
+
+
+def _session_group(settings: Settings, paths: layout.SessionPaths) -> int | None:
+    """The id N of the session's quota group 1/N, when quotas are on and it exists."""
+    root = settings.code_root
+    if quotas.mode(root) == quotas.OFF:
+        return None
+    try:
+        session = subvolume_info(paths.snapshot).treeid
+    except OSError:
+        return None
+    return session if quotas.usage(root, 1, session) is not None else None
+
+
+def count_in_session_quota(settings: Settings, runner: Runner, paths: layout.SessionPaths, subvolume: Path) -> None:
+    """A rewound snapshot is a new subvolume: it gets its own quota group and the session's limit
+    (from the metadata); _carry_group then brings in what the old group counted."""
     from herodev_shell.core import quota_mode
 
     quota = (read_meta(paths) or {}).get("quota")
@@ -230,18 +253,14 @@ def join_session_group(settings: Settings, runner: Runner, paths: layout.Session
     counts in its figures and its limit: checkpoints, and (at a rewind) the snapshots it
     replaced, whose bytes simple quotas keep charged to them while checkpoints still use them.
     A group or member that no longer exists is skipped: figures, not correctness, ride on it."""
-    root = settings.code_root
-    if quotas.mode(root) == quotas.OFF:
-        return
-    try:
-        session = subvolume_info(paths.snapshot).treeid
-    except OSError:
-        return
-    if quotas.usage(root, 1, session) is None:
+    session = _session_group(settings, paths)
+    if session is None:
         return
     for member in members:
-        argv = ["btrfs", "qgroup", "assign", "--no-rescan", f"0/{member}", quotas.group_for(session), str(root)]
-        runner.run(argv, check=False)
+        if runner.verbose:
+            runner.echo(f"+ qgroup assign (ioctl) 0/{member} {quotas.group_for(session)}")
+        with contextlib.suppress(OSError):
+            snapshots.assign(settings.code_root, member, session)
 
 
 def create_checkpoint(settings: Settings, runner: Runner, name: str, label: str = "") -> Checkpoint:

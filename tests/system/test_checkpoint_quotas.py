@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from herodev_shell.system import quotas
 from tests.conftest import HerodevEnv
-from tests.system.gitworld import git_world, in_session
+from tests.system.gitworld import git_world, in_session, session_dir
 
 pytestmark = [
     pytest.mark.system,
@@ -30,6 +31,24 @@ def own_bytes(world: HerodevEnv, name: str) -> int:
     return int(json.loads(world.run("info", name, "--json", check=True).stdout)["exclusive"])
 
 
+def rootid(path: Path) -> int:
+    out = subprocess.run(["btrfs", "inspect-internal", "rootid", str(path)], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def parents_of(world: HerodevEnv, subvolume: Path) -> list[str]:
+    """The quota groups 0/<subvolume> is a member of (test-made names only: safe to parse)."""
+    out = subprocess.run(
+        ["btrfs", "qgroup", "show", "-p", "--raw", str(world.code_root)], capture_output=True, text=True, check=True
+    ).stdout
+    wanted = f"0/{rootid(subvolume)}"
+    for line in out.splitlines():
+        fields = line.split()
+        if fields and fields[0] == wanted:
+            return [] if fields[3] == "-" else fields[3].split(",")
+    raise AssertionError(f"no quota group {wanted}:\n{out}")
+
+
 def write_mib(world: HerodevEnv, name: str, where: str, mib: int) -> str:
     return in_session(world, name, f"dd if=/dev/urandom of={where} bs=1M count={mib} 2>&1; rc=$?; sync; echo rc=$rc")
 
@@ -40,6 +59,10 @@ def test_what_a_checkpoint_keeps_counts_against_the_session(world: HerodevEnv) -
     try:
         assert "rc=0" in write_mib(world, "held", "blob1", 10)
         world.run("checkpoint", "held", check=True)
+        # born a member of the session's quota group (one ioctl: snapshot + qgroup inherit)
+        assert parents_of(world, world.sessions_dir / f"{world.user('held')}.checkpoints" / "1") == [
+            f"1/{rootid(session_dir(world, 'held'))}"
+        ]
         in_session(world, "held", "rm blob1 && sync")
         # The file is gone from the session but its checkpoint keeps it: still the session's bytes.
         assert own_bytes(world, "held") >= 10 * MIB
