@@ -3,10 +3,12 @@ real non-root code owner, a `git daemon` on 127.0.0.1, and work done in a sessio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -149,6 +151,9 @@ def git_daemon(base_path: Path) -> Iterator[str]:
             "--export-all",
             "--enable=receive-pack",
             "--reuseaddr",
+            "--init-timeout=10",  # bounded: a connection that says nothing, or hangs, is dropped
+            "--timeout=120",
+            "--max-connections=8",
             f"--base-path={base_path}",
             f"--port={port}",
             "--listen=127.0.0.1",
@@ -157,6 +162,7 @@ def git_daemon(base_path: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=GIT_ENV,
+        start_new_session=True,  # its own process group: teardown ends the daemon and its children
     )
     try:
         deadline = time.monotonic() + 10
@@ -169,5 +175,10 @@ def git_daemon(base_path: Path) -> Iterator[str]:
             raise AssertionError("git daemon did not start")
         yield f"git://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
