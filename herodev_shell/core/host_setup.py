@@ -119,6 +119,7 @@ def check_sandbox(settings: Settings) -> CheckResult:
 def check_cgroups(settings: Settings) -> CheckResult:
     """Session limits need cgroup controllers: v2 with memory, cpu and pids, or the v1 ones."""
     from herodev_shell.core import limits
+    from herodev_shell.system import cgroups
 
     hierarchy = limits.hierarchy()
     if not hierarchy.usable:
@@ -126,6 +127,13 @@ def check_cgroups(settings: Settings) -> CheckResult:
     missing = [c for c in ("memory", "cpu", "cpuacct", "pids", "freezer") if hierarchy.v1_root(c) is None]
     if hierarchy.version == 1 and missing:
         return CheckResult("cgroups", WARN, f"{hierarchy.describe()}; missing {', '.join(missing)}")
+    if hierarchy.version == 2 and cgroups.systemd_runs() and not cgroups.delegated(hierarchy, settings.cgroup):
+        return CheckResult(
+            "cgroups",
+            WARN,
+            f"{hierarchy.describe()}; '{settings.cgroup}' is not in a subtree systemd delegated: systemd may "
+            "move or remove it (README: Limits, exec and setup hooks)",
+        )
     return CheckResult("cgroups", PASS, f"{hierarchy.describe()}; sessions under '{settings.cgroup}'")
 
 

@@ -449,6 +449,25 @@ def _rmdir(directory: Path, timeout: float) -> None:
             time.sleep(0.02)
 
 
+def systemd_runs() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def delegated(hierarchy: Hierarchy, relative: str) -> bool:
+    """True when relative lies in a subtree systemd delegated (it marks the top of one with the
+    trusted.delegate or user.delegate xattr): the only place a non-systemd writer belongs."""
+    if hierarchy.version != 2 or hierarchy.v2_root is None:
+        return False
+    current = hierarchy.v2_root
+    for part in relative.split("/"):
+        current = current / part
+        for name in ("trusted.delegate", "user.delegate"):
+            with contextlib.suppress(OSError):
+                if os.getxattr(current, name) == b"1":
+                    return True
+    return False
+
+
 def group_of_pid(hierarchy: Hierarchy, pid: int, controller: str = "pids") -> str | None:
     """The group path (relative to the hierarchy's root) pid is in, for one controller."""
     text = _read(Path(f"/proc/{pid}/cgroup")) or ""

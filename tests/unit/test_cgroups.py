@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,17 @@ def test_limit_text() -> None:
             limits.parse_limits(*bad)
     assert limits.from_meta({"limits": {"memory": -5, "cpus": "2", "tasks": 10}}) == cgroups.Limits(None, None, 10)
     assert limits.from_meta({"limits": limits.to_meta(base)}) == base
+
+
+def test_a_subtree_is_delegated_when_systemd_marked_it(tmp_path: Path) -> None:
+    top = tmp_path / "herodev.slice" / "herodev-sessions.service"
+    (top / "fleet").mkdir(parents=True)
+    hierarchy = cgroups.Hierarchy(2, v2_root=tmp_path)
+    assert not cgroups.delegated(hierarchy, "herodev.slice/herodev-sessions.service/fleet")
+    try:
+        os.setxattr(top, "user.delegate", b"1")
+    except OSError:
+        pytest.skip("this filesystem keeps no user xattrs")
+    assert cgroups.delegated(hierarchy, "herodev.slice/herodev-sessions.service/fleet")
+    assert not cgroups.delegated(hierarchy, "herodev")
+    assert not cgroups.delegated(cgroups.Hierarchy(1), "herodev.slice/herodev-sessions.service/fleet")
