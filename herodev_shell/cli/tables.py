@@ -63,8 +63,7 @@ def tsv(specs: list[Column], cells: list[list[str]]) -> list[str]:
 
 
 HEADER, RULE = -1, -2
-# Free text at the end of a row narrower than this goes on a line of its own, indented.
-_BELOW_AFTER = 30
+# Free text at the end of a row that does not fit goes under its row, indented.
 _INDENT = "    "
 _BELOW_LINES = 3
 
@@ -80,9 +79,9 @@ def layout(
     cells = [[row[i] for i in keep] for row in cells]
     widths = _fit(specs, cells, width)
     below = None
-    if len(specs) > 1 and specs[-1].kind == TEXT and widths[-1] < min(_natural(specs, cells, -1), _BELOW_AFTER):
-        # Free text squeezed at the end of the row (git's reasons for a failed push) reads
-        # better on a line of its own under its row than cut to a few letters.
+    if len(specs) > 1 and specs[-1].kind == TEXT and widths[-1] < _natural(specs, cells, -1):
+        # Free text that does not fit at the end of the row (git's reasons for a failed push)
+        # goes whole on lines of its own under its row, rather than cut.
         below = [row[-1] for row in cells]
         specs, cells = specs[:-1], [row[:-1] for row in cells]
         widths = _fit(specs, cells, width)

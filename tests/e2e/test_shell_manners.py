@@ -154,3 +154,22 @@ def test_one_shot_use_says_it_would_not_last(world: HerodevEnv) -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert "lasts only inside the shell or -c" in result.stderr
     assert "-s alice" in result.stderr
+
+
+def test_menu_shows_its_keys_and_q_goes_back(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world)
+    shell.expect_exact("herodev> ")
+    shell.sendline("menu")
+    shell.expect_exact("Sessions:")
+    shell.expect_exact("q goes back")
+    shell.expect(r"choose 1-\d+: ")
+    shell.sendline("alice")
+    shell.expect_exact("Session alice: what now?")
+    shell.expect(r"choose 1-\d+: ")
+    shell.sendline("q")  # back to the sessions
+    shell.expect_exact("Sessions:")
+    shell.expect(r"choose 1-\d+: ")
+    shell.sendline("q")  # out of the menu
+    shell.expect_exact("herodev> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
