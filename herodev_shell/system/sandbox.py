@@ -42,6 +42,8 @@ from herodev_shell.system import idmap, libc
 DEFAULT_TIMEOUT = 20.0  # seconds per item (HERODEV_READ_TIMEOUT)
 ANSWER_CAP = 64 << 20  # bytes a child may send back in one call
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_DUMPABLE = 4
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL")
 _PR_CAPBSET_DROP = 24
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -144,6 +146,12 @@ def _drop(identity: Identity, limits: Limits) -> None:
     os.setresuid(identity.uid, identity.uid, identity.uid)
     if _prctl(_PR_SET_NO_NEW_PRIVS, 1) != 0:
         raise PermissionError(libc.errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    # Not dumpable: a session process with the same uid can neither ptrace this child nor read
+    # its memory (a copy of root's, from the fork) through /proc.
+    _prctl(_PR_SET_DUMPABLE, 0)
+    for key in list(os.environ):
+        if key not in _KEPT_ENV and not key.startswith("HERODEV_"):
+            del os.environ[key]
     if 0 in os.getresuid() or 0 in os.getresgid() or _effective_caps() != 0:
         raise PermissionError(1, "the sandbox still has root's privileges")
     for which, value in (

@@ -128,6 +128,8 @@ def test_the_sandbox_is_the_session_user_and_sees_only_its_own_session(
             "write": wrote,
             "tty": os.isatty(0) or os.isatty(1) or os.isatty(2),
             "sid": os.getsid(0) == os.getpid(),
+            "dumpable": __import__("ctypes").CDLL(None).prctl(3, 0, 0, 0, 0),
+            "env": sorted(k for k in os.environ if not k.startswith("HERODEV_")),
         }
 
     seen = session_sandbox.read(settings, "alice", [tree], probe, dict[str, object])
@@ -140,6 +142,8 @@ def test_the_sandbox_is_the_session_user_and_sees_only_its_own_session(
     assert seen["secret"] == "PermissionError"
     assert seen["write"] == "OSError"  # a read-only view (EROFS)
     assert seen["tty"] is False and seen["sid"] is True
+    assert seen["dumpable"] == 0  # no ptrace, no /proc/PID/mem for the session's processes
+    assert set(seen["env"]) <= {"PATH", "LANG", "LC_ALL", "HOME"}  # type: ignore[arg-type]
     assert not (tree / "planted").exists()
     checked = world.run("check").stdout
     assert "session sandbox\tpass" in checked and "uid 65534, capabilities 0000000000000000" in checked
