@@ -239,6 +239,10 @@ def ensure(group: Group, limits: Limits | None = None, mode: int = 0o711, gid: i
                 os.chmod(directory, mode, follow_symlinks=False)
         except OSError as exc:
             raise HerodevError(f"cannot make cgroup {directory}: {exc.strerror}") from None
+    freezer = group.dir_of("freezer") if group.hierarchy.version == 1 else None
+    state = freezer / "freezer.state" if freezer is not None else None
+    if state is not None and (_read(state) or "").strip() in ("FROZEN", "FREEZING"):
+        _write(state, "THAWED")  # a kill_all cut short (herodev killed mid-way) must not leave it frozen
     if limits is not None:
         set_limits(group, limits)
     return group
