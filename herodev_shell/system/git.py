@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from herodev_shell.errors import _last_meaningful_line
+from herodev_shell.errors import HerodevError, _last_meaningful_line
 from herodev_shell.system.runner import Runner
 
 PUSH_TIMEOUT = 300.0
@@ -88,7 +88,13 @@ def as_owner(repo: Path) -> tuple[list[str], dict[str, str]]:
     env = _env()
     if uid == os.geteuid():
         return ["git"], env
-    owner = pwd.getpwuid(uid)
+    try:
+        owner = pwd.getpwuid(uid)
+    except KeyError:
+        raise HerodevError(
+            f"{repo} belongs to uid {uid}, which has no account: git will not run as root there",
+            hint=f"chown -R the repository to the operator who pushes from it (ls -ln {repo})",
+        ) from None
     env.update(HOME=owner.pw_dir or "/", USER=owner.pw_name, LOGNAME=owner.pw_name)
     # The operator's ssh agent (kept through sudo with --preserve-env=SSH_AUTH_SOCK) only when
     # the owner can reach it: ssh treats an empty SSH_AUTH_SOCK as no agent.
