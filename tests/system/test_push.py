@@ -253,3 +253,16 @@ def test_a_repository_only_in_the_session_goes_to_a_remote_the_operator_owns(
     assert _owned_by(empty, owner.pw_uid)  # pushed as the operator, not as root
     assert not list(Path("/tmp").glob("herodev-staging-*"))  # the staging repository is gone
     world.run("delete", "-f", "solo", check=True)
+
+
+def test_git_never_falls_back_to_root_for_a_repository_whose_owner_has_no_account(tmp_path: Path) -> None:
+    from herodev_shell.errors import HerodevError
+    from herodev_shell.system import git as system_git
+
+    repo = tmp_path / "orphan"
+    (repo / ".git").mkdir(parents=True)
+    taken = {entry.pw_uid for entry in pwd.getpwall()}
+    uid = next(u for u in range(60100, 65000) if u not in taken)
+    os.chown(repo / ".git", uid, uid)
+    with pytest.raises(HerodevError, match=f"uid {uid}, which has no account"):
+        system_git.as_owner(repo)
