@@ -228,6 +228,8 @@ def test_ctrl_c_stops_a_running_command_and_the_shell_goes_on(hd_world: HerodevE
         raise shell.fail("sleep never started in the session")
     shell.child.sendcontrol("c")
     shell.expect_exact("herodev> ")
+    # the terminal echoed ^C without a newline: the prompt must still start a line of its own
+    assert shell.child.before.endswith("\n"), shell.fail("the prompt is glued to ^C")
     assert not _processes_of(world.user("cat"), "sleep"), shell.fail("the command outlived Ctrl-C")
     shell.sendline("use cat")
     shell.expect_exact("herodev(cat)> ")

@@ -198,3 +198,11 @@ def test_diff_stat_records_parse_whole_and_render_at_the_width() -> None:
     assert lines[0] == "# staged" and lines[1].split() == ["file", "added", "deleted"]
     assert all(len(line) <= 30 for line in lines[:-1]) and not any(line.startswith("error:") for line in lines)
     assert lines[-1] == "3 file(s) changed, 4 insertion(s)(+), 1 deletion(s)(-)"
+
+
+def test_info_labels_read_as_words() -> None:
+    from herodev_shell.cli.commands.session_cmds import _label
+
+    assert _label("base_generation") == "base generation"
+    assert _label("code_owner_uid") == "code owner uid"
+    assert _label("name") == "session" and _label("created") == "created (UTC)"
