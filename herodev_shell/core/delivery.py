@@ -323,12 +323,20 @@ def _choose_remote(
         merge = repo.config[f"branch.{branch}.merge"] or ""
         if merge.startswith("refs/heads/"):
             destination = merge[len("refs/heads/") :]
+    return push_target(set(names), configured, branch, destination, change.upstream, remote)
+
+
+def push_target(
+    names: set[str], configured: str | None, branch: str, destination: str, upstream: str | None, remote: str | None
+) -> tuple[str | None, str, str, bool]:
+    """The decision of _choose_remote, from plain data: the code root's remote names, the
+    branch's configured remote there, the session's upstream ('origin/main') and --remote."""
     if configured in names:
         return (remote or configured), destination, "", False
     new_upstream = configured is None
     if remote:
         return remote, destination, "", new_upstream and remote in names
-    session_remote = change.upstream.split("/", 1)[0] if change.upstream else None
+    session_remote = upstream.split("/", 1)[0] if upstream else None
     if session_remote in names:
         return session_remote, destination, "", new_upstream
     if len(names) == 1:  # like push.autoSetupRemote: the one remote, the same branch name

@@ -93,7 +93,7 @@ def check_sandbox(settings: Settings) -> CheckResult:
     from herodev_shell.system import sandbox
 
     root = settings.code_root
-    if os.geteuid() != 0 or not root.is_dir():
+    if not privileges.is_root() or not root.is_dir():
         return CheckResult("session sandbox", WARN, "not probed: needs root and an existing code root")
     spec = sandbox.Spec(
         sandbox.Identity("nobody", 65534, 65534, 0, 0), (root,), None, False, sandbox.Limits(timeout=10)
@@ -105,7 +105,8 @@ def check_sandbox(settings: Settings) -> CheckResult:
         return [os.getuid(), caps]
 
     try:
-        uid, caps = sandbox.run(spec, probe)  # type: ignore[misc]
+        answer = sandbox.run(spec, probe)
+        uid, caps = answer if isinstance(answer, list) and len(answer) == 2 else ("?", "?")
     except Exception as exc:  # any failure is the row's detail
         detail = getattr(exc, "message", None) or str(exc)
         return CheckResult("session sandbox", FAIL, f"kernel {os.uname().release}: {detail}: sessions cannot be read")

@@ -59,6 +59,28 @@ class PruneOutcome:
     last_used: str  # the later of created and last entered
 
 
+def last_used(meta: dict[str, object], entered_in_log: str | None) -> float | None:
+    """The later of created and last entered (metadata or audit log); None when none is known."""
+    times = [_timestamp(meta.get("created")), _timestamp(meta.get("last_entered")), _timestamp(entered_in_log)]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def keep_reason(
+    problems: tuple[str, ...] | list[str], processes: int, last: float | None, now: float, older_than: int
+) -> str | None:
+    """Why prune keeps a session without even looking at its work; None: it is idle long enough."""
+    if problems:
+        return f"half there ({'; '.join(problems)}): run 'herodev repair'"
+    if processes:
+        return f"{processes} process(es) running"
+    if last is None:
+        return "no record of when it was made or entered"
+    if now - last < older_than:
+        return f"used {_ago(now - last)}"
+    return None
+
+
 def prune(settings: Settings, runner: Runner, older_than: int) -> list[PruneOutcome]:
     """Delete every session idle for older_than seconds that has no process and no work."""
     from herodev_shell.core import changes, sessions
@@ -69,26 +91,15 @@ def prune(settings: Settings, runner: Runner, older_than: int) -> list[PruneOutc
     outcomes = []
     for info in sessions.list_sessions(settings):
         meta = read_meta(layout.session_paths(settings, info.name)) or {}
-        times = [_timestamp(meta.get("created")), _timestamp(meta.get("last_entered"))]
-        times.append(_timestamp(entered_in_log.get(info.name)))
-        known = [t for t in times if t is not None]
-        last = max(known) if known else None
+        last = last_used(meta, entered_in_log.get(info.name))
         last_text = datetime.fromtimestamp(last).astimezone().isoformat(timespec="seconds") if last else "unknown"
 
         def keep(reason: str, name: str = info.name, when: str = last_text) -> None:
             outcomes.append(PruneOutcome(name, KEPT, reason, when))
 
-        if info.problems:
-            keep(f"half there ({'; '.join(info.problems)}): run 'herodev repair'")
-            continue
-        if info.processes:
-            keep(f"{info.processes} process(es) running")
-            continue
-        if last is None:
-            keep("no record of when it was made or entered")
-            continue
-        if now - last < older_than:
-            keep(f"used {_ago(now - last)}")
+        reason = keep_reason(info.problems, info.processes, last, now, older_than)
+        if reason is not None or last is None:  # (keep_reason keeps every session without a time)
+            keep(reason or "no record of when it was made or entered")
             continue
         try:
             work = changes.session_work_reasons(settings, runner, info.name)

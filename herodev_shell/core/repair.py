@@ -387,6 +387,11 @@ _ORDER = [
 ]
 
 
+def repair_order(problems: list[Problem]) -> list[Problem]:
+    """The order repair fixes problems in (_ORDER); stable within a kind."""
+    return sorted(problems, key=lambda p: _ORDER.index(p.kind))
+
+
 def repair(settings: Settings, runner: Runner) -> list[Repaired]:
     """Fix every problem found, under the sessions lock so no create or delete runs meanwhile."""
     from herodev_shell.system.locking import exclusive_lock
@@ -401,8 +406,7 @@ def repair(settings: Settings, runner: Runner) -> list[Repaired]:
         for p in _lock_problem(settings)
     ]
     with lock:
-        problems = [p for p in find_problems(settings, runner) if p.kind != STALE_LOCK]
-        problems.sort(key=lambda p: _ORDER.index(p.kind))
+        problems = repair_order([p for p in find_problems(settings, runner) if p.kind != STALE_LOCK])
         for problem in problems:
             if runner.dry_run:
                 results.append(Repaired(problem.kind, problem.session, problem.path, PLANNED, problem.fix))
