@@ -21,6 +21,7 @@ from herodev_shell.core import layout, repos
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, NotFound, UsageError
 from herodev_shell.system.gitlib import CommitPatch
+from herodev_shell.system.gitstatus import BaseStatus
 from herodev_shell.system.runner import Runner
 
 FAST, FULL = "change stream", "full scan"
@@ -135,22 +136,35 @@ def _new_commits(repo: Any, head: str | None, hide: list[str], limit: int = 1000
     return count
 
 
-def inspect(root: Path, relative: str, base_root: Path | None) -> RepoChange:
-    """One repository's state, compared with the base when there is one (sessions)."""
+def inspect(
+    root: Path,
+    relative: str,
+    base_root: Path | None,
+    changed: list[str] | None = None,
+    base_status: BaseStatus | None = None,
+) -> RepoChange:
+    """One repository's state, compared with the base when there is one (sessions). With the
+    base's status and the paths changed since (relative to the repository), its status comes
+    from those alone (system/gitstatus.py), else from the full walk."""
     try:
-        return _inspect(root, relative, base_root)
+        return _inspect(root, relative, base_root, changed, base_status)
     except Exception as exc:  # libgit2 on a broken repository (bad HEAD, missing parent): its row
         message = exc.message if isinstance(exc, HerodevError) else (getattr(exc, "strerror", None) or str(exc))
         return RepoChange(relative, None, None, None, error=f"unreadable: {message}")
 
 
-def _inspect(root: Path, relative: str, base_root: Path | None) -> RepoChange:
-    from herodev_shell.system import gitlib
+def _inspect(
+    root: Path, relative: str, base_root: Path | None, changed: list[str] | None, base_status: BaseStatus | None
+) -> RepoChange:
+    from herodev_shell.system import gitlib, gitstatus
 
     workdir = root if relative == "." else gitlib.safe_join(root, relative)
     repo = gitlib.open_repo(workdir, root)
     info = gitlib.head_info(repo)
-    counts = gitlib.status_counts(repo)
+    flags = None
+    if base_status is not None and changed is not None:
+        flags = gitstatus.incremental(repo, base_status, changed)
+    counts = gitlib.count_flags(flags.values()) if flags is not None else gitlib.status_counts(repo)
     ahead, behind = gitlib.ahead_behind(repo, info.upstream)
     base = _base_state(base_root, relative)
     commits, stashes = 0, len(gitlib.stash_ids(repo))
@@ -226,6 +240,8 @@ def inspect_session(
     base: Path | None,
     targets: list[str] | None = None,
     progress: Progress | None = None,
+    changed: dict[str, list[str]] | None = None,
+    statuses: dict[str, BaseStatus] | None = None,
 ) -> list[RepoChange]:
     """inspect() of each target (every repository when None) in the sandbox; a repository the
     sandbox could not read in time, or that answered nonsense, is an error row."""
@@ -235,7 +251,13 @@ def inspect_session(
     if targets is None:
         targets = session_repository_paths(settings, session, root)
     answers = session_sandbox.read_each(
-        settings, session, [root, base], lambda r: inspect(root, r, base), targets, RepoChange, progress
+        settings,
+        session,
+        [root, base],
+        lambda r: inspect(root, r, base, (changed or {}).get(r), (statuses or {}).get(r)),
+        targets,
+        RepoChange,
+        progress,
     )
     rows = []
     for relative, answer in zip(targets, answers, strict=True):
@@ -247,6 +269,43 @@ def inspect_session(
         else:
             rows.append(answer)
     return rows
+
+
+def _inside_repository(relative: str, paths: list[str]) -> list[str]:
+    """Changed paths relative to the repository's working tree."""
+    if relative == ".":
+        return list(paths)
+    cut = len(relative) + 1
+    return [p[cut:] for p in paths if p.startswith(relative + "/")]
+
+
+def _base_status_of(base: Path, relative: str) -> BaseStatus:
+    from herodev_shell.system import gitlib, gitstatus
+
+    try:
+        workdir = base if relative == "." else gitlib.safe_join(base, relative)
+        repo = gitlib.open_repo(workdir, base)
+    except (HerodevError, OSError):
+        return BaseStatus("", {}, {}, full_only="not in the base")
+    return gitstatus.base_status(repo)
+
+
+def base_statuses(settings: Settings, session: str, base: Path, targets: list[str]) -> dict[str, BaseStatus]:
+    """The base status of each target: from the cache, else computed once (in a sandbox that
+    sees the base alone) and cached. A base is read-only, so its status never goes stale."""
+    from herodev_shell.core import session_sandbox, status_cache
+    from herodev_shell.system.sandbox import Failure
+
+    known = status_cache.load(settings, base)
+    missing = [r for r in targets if r not in known]
+    if missing:
+        answers = session_sandbox.read_each(
+            settings, session, [base], lambda r: _base_status_of(base, r), missing, BaseStatus
+        )
+        fresh = {r: a for r, a in zip(missing, answers, strict=True) if not isinstance(a, Failure)}
+        status_cache.store(settings, base, fresh)
+        known.update(fresh)
+    return {r: known[r] for r in targets if r in known}
 
 
 def _session_paths(settings: Settings, name: str) -> layout.SessionPaths:
@@ -346,10 +405,13 @@ def _scan_frozen(
         except CommandFailed as exc:
             notes.append(f"the btrfs change stream failed ({exc.message}): full scan")
             fast = False
-    if fast:
+    if fast and base is not None:
         mapped = map_to_repositories(root, changed)
         targets = sorted(mapped.repos)
-        found = inspect_session(settings, session, root, base, targets)
+        # Each touched repository's status from its base's status and its changed paths only.
+        statuses = base_statuses(settings, session, base, targets)
+        inside = {r: _inside_repository(r, mapped.repos[r]) for r in targets}
+        found = inspect_session(settings, session, root, base, targets, None, inside, statuses)
         outside = mapped.outside
         if base != paths.base or root != paths.scan:
             # Between checkpoints a repository's status is its state at the end; which paths

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -323,13 +323,18 @@ class StatusCounts:
 
 
 def status_counts(repo: Repository) -> StatusCounts:
+    return count_flags(repo.status(untracked_files="all", ignored=False).values())
+
+
+def count_flags(all_flags: Iterable[int]) -> StatusCounts:
+    """Counts from libgit2 status flags, one per path (a full walk's or gitstatus.incremental's)."""
     import pygit2
 
     fs = pygit2.enums.FileStatus
     staged_mask = fs.INDEX_NEW | fs.INDEX_MODIFIED | fs.INDEX_DELETED | fs.INDEX_RENAMED | fs.INDEX_TYPECHANGE
     modified_mask = fs.WT_MODIFIED | fs.WT_TYPECHANGE | fs.WT_RENAMED | fs.WT_UNREADABLE
     staged = modified = deleted = untracked = conflicted = 0
-    for flags in repo.status(untracked_files="all", ignored=False).values():
+    for flags in all_flags:
         if flags & fs.CONFLICTED:
             conflicted += 1
             continue

@@ -1,0 +1,95 @@
+"""The base status of each repository, computed once per base and kept for later scans.
+
+A base is a read-only snapshot: its status never changes, so it is keyed by the base's
+subvolume id and generation (ids are never reused by btrfs; a base rebuilt by repair gets a
+new id). The files live in `<sessions dir>/.status-cache/`, root's and out of every session's
+view (the sandbox covers the code root), and they are JSON: plain data, whoever wrote it.
+Each base status is computed in a sandbox that sees the base alone, never session content,
+so what is cached came from the code root as it was, not from anything a session wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from herodev_shell.core.settings import Settings
+from herodev_shell.system.gitstatus import BaseStatus
+from herodev_shell.system.subvolinfo import subvolume_info
+
+DIR_NAME = ".status-cache"
+
+
+def _file(settings: Settings, base: Path) -> Path | None:
+    try:
+        info = subvolume_info(base)
+    except OSError:
+        return None
+    return settings.sessions_dir / DIR_NAME / f"{info.treeid}-{info.generation}.json"
+
+
+def _decode(raw: object) -> BaseStatus | None:
+    if not isinstance(raw, dict):
+        return None
+    head, entries, staged, full_only = (raw.get(k) for k in ("head", "entries", "staged", "full_only"))
+    if not (isinstance(head, str) and isinstance(entries, dict) and isinstance(staged, dict)):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, int) for k, v in entries.items()):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in staged.items()):
+        return None
+    return BaseStatus(head, entries, staged, full_only if isinstance(full_only, str) else "")
+
+
+def load(settings: Settings, base: Path) -> dict[str, BaseStatus]:
+    """repository path -> its base status, for those computed before; {} when none."""
+    path = _file(settings, base)
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for relative, raw in data.items() if isinstance(data, dict) else []:
+        status = _decode(raw)
+        if status is not None:
+            found[relative] = status
+    return found
+
+
+def store(settings: Settings, base: Path, fresh: dict[str, BaseStatus]) -> None:
+    """Add fresh base statuses to the base's file (atomic replace). Files of bases that are gone
+    are removed on the way. A cache that cannot be written only costs the next scan time."""
+    path = _file(settings, base)
+    if path is None or not fresh:
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        known = load(settings, base)
+        known.update(fresh)
+        data = {
+            r: {"head": s.head, "entries": s.entries, "staged": s.staged, "full_only": s.full_only}
+            for r, s in known.items()
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+        _sweep(settings, path.parent)
+
+
+def _sweep(settings: Settings, directory: Path) -> None:
+    """Drop the files of bases that no longer exist (their session was deleted)."""
+    from herodev_shell.core import layout
+
+    alive = set()
+    for name in layout.session_names(settings):
+        with contextlib.suppress(OSError):
+            info = subvolume_info(layout.session_paths(settings, name).base)
+            alive.add(f"{info.treeid}-{info.generation}.json")
+    for entry in os.scandir(directory):
+        if entry.name.endswith(".json") and entry.name not in alive:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
