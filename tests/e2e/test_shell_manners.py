@@ -173,3 +173,11 @@ def test_menu_shows_its_keys_and_q_goes_back(world: HerodevEnv, shells: list[Pty
     shell.expect_exact("herodev> ")
     shell.sendline("quit")
     assert shell.wait_exit() == 0
+
+
+def test_info_takes_dash_s_like_the_other_session_commands(world: HerodevEnv) -> None:
+    shown = world.run("info", "-s", "alice", check=True)
+    rows = dict(line.split("\t", 1) for line in shown.stdout.splitlines()[1:])
+    assert rows["session"] == "alice" and "base_generation" not in shown.stdout  # labels, not keys
+    both = world.run("info", "alice", "-s", "bob")
+    assert both.returncode == 2 and "two sessions named" in both.stderr
