@@ -140,9 +140,9 @@ def check_cgroups(settings: Settings) -> CheckResult:
 
 def _session_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     """Rows about the sessions themselves: half-there sessions, quotas and crash leftovers."""
-    from herodev_shell.core import repair, session_checks
+    from herodev_shell.core import repair
 
-    return [*session_checks.orphan_check(settings, runner), *repair.check_rows(settings, runner)]
+    return repair.check_rows(settings, runner)
 
 
 def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:

@@ -72,3 +72,10 @@ def session_names(settings: Settings) -> list[str]:
                 if not shape_problem(name, settings.max_name_length):
                     names.append(name)
     return sorted(names)
+
+
+def missing_pieces(user: bool, snapshot: bool, base: bool, meta: bool) -> list[str]:
+    """What a session lacks of its four pieces: the one rule for "half there" (list, info,
+    check and repair all say it with these words)."""
+    have = {"user": user, "snapshot": snapshot, "base": base, "metadata": meta}
+    return [piece for piece, present in have.items() if not present]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
 from herodev_shell.core.clock import now_iso
-from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, session_paths
+from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, missing_pieces, session_paths
 from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
@@ -69,6 +69,9 @@ class _Pieces:
     base: bool
     scan: bool
     user: users.User | None
+
+    def missing(self) -> list[str]:
+        return missing_pieces(self.user is not None, self.snapshot, self.base, self.meta)
 
 
 def _is_subvolume(path: Path) -> bool:
@@ -250,11 +253,13 @@ def _cgroup_problems(settings: Settings) -> list[Problem]:
     return problems
 
 
-def find_problems(settings: Settings, runner: Runner, qgroups: bool = True) -> list[Problem]:
+def find_problems(
+    settings: Settings, runner: Runner, qgroups: bool = True, pieces: list[_Pieces] | None = None
+) -> list[Problem]:
     from herodev_shell.core import repair_checkpoints
 
     problems: list[Problem] = repair_checkpoints.problems(settings)
-    for piece in _pieces(settings):
+    for piece in _pieces(settings) if pieces is None else pieces:
         if repair_checkpoints.rewind_cut_short(piece.paths):
             continue  # its snapshot is parked under the checkpoints: put back, never "finish deleting"
         problems += _session_problems(piece)
@@ -443,18 +448,33 @@ def _repair_git(settings: Settings, runner: Runner) -> list[Repaired]:
     return results
 
 
+# A session missing one of its four pieces: the `sessions` row of check says it (once).
+HALF_MADE = frozenset(
+    {SNAPSHOT_WITHOUT_METADATA, SNAPSHOT_WITHOUT_USER, BASE_MISSING, HALF_DELETED, USER_WITHOUT_SNAPSHOT, LEFTOVER_BASE}
+)
+
+
 def check_rows(settings: Settings, runner: Runner) -> list[CheckResult]:
-    """Rows for `check`: quotas on, and anything a crash left (warnings: repair fixes them)."""
-    if not settings.sessions_dir.exists() or not btrfs.is_btrfs(settings.code_root):
-        return []
-    rows = []
+    """Rows for `check`: quotas on, half-made sessions, and anything else a crash left (warnings:
+    repair fixes them). One read of the sessions dir and of passwd feeds them all."""
+    from herodev_shell.core import repair_checkpoints
     from herodev_shell.core.quota_mode import check_row
 
+    if not settings.sessions_dir.exists() or not btrfs.is_btrfs(settings.code_root):
+        return []
     quota = check_row(settings)
-    rows.append(CheckResult("quotas", PASS if quota.status == "pass" else WARN, quota.detail))
-    problems = find_problems(settings, runner, qgroups=False)
+    rows = [CheckResult("quotas", PASS if quota.status == "pass" else WARN, quota.detail)]
+    pieces = _pieces(settings)
+    half = [p for p in pieces if p.missing() and not repair_checkpoints.rewind_cut_short(p.paths)]
+    if half:
+        listed = "; ".join(f"{p.paths.name} (no {', '.join(p.missing())})" for p in half)
+        fix = "'herodev repair' makes each whole or removes it; 'herodev delete -f NAME' removes one"
+        rows.append(CheckResult("sessions", WARN, f"half-there sessions: {listed} ({fix})"))
+    else:
+        rows.append(CheckResult("sessions", PASS, f"{len(pieces)} session(s), nothing half there"))
+    problems = [p for p in find_problems(settings, runner, qgroups=False, pieces=pieces) if p.kind not in HALF_MADE]
     if not problems:
-        rows.append(CheckResult("leftovers", PASS, "no half-made sessions, stale snapshots, mounts or locks"))
+        rows.append(CheckResult("leftovers", PASS, "no stale snapshots, mounts, locks or half-written files"))
     for problem in problems:
         where = problem.session or problem.path
         rows.append(CheckResult("leftovers", WARN, f"{problem.kind}: {where}: {problem.detail}; run 'herodev repair'"))

@@ -82,15 +82,11 @@ def _info_from(
     user: users.User | None,
     processes: dict[int, list[int]],
 ) -> SessionInfo:
-    problems = []
-    if user is None:
-        problems.append(f"user {paths.user} is missing")
-    if not paths.snapshot.is_dir():
-        problems.append(f"snapshot {paths.snapshot} is missing")
-    if not paths.base.is_dir():
-        problems.append(f"base {paths.base} is missing")
-    if not meta:
-        problems.append(f"metadata {paths.meta} is missing or unreadable")
+    where = {"user": paths.user, "snapshot": paths.snapshot, "base": paths.base, "metadata": paths.meta}
+    lacking = layout.missing_pieces(user is not None, paths.snapshot.is_dir(), paths.base.is_dir(), bool(meta))
+    problems = [
+        f"{piece} {where[piece]} is missing" + (" or unreadable" if piece == "metadata" else "") for piece in lacking
+    ]
     uid = user.uid if user else None
     return SessionInfo(
         name=paths.name,

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import subprocess
 import sys
 import time
@@ -309,10 +310,15 @@ def test_half_there_sessions_are_reported_and_deleted(world: HerodevEnv) -> None
     user = world.user("half")
     subprocess.run(["btrfs", "subvolume", "delete", str(world.sessions_dir / user)], check=True, capture_output=True)
     subprocess.run(["useradd", "--comment", "herodev session lone", world.user("lone")], check=True)
-    rows = {row["name"]: row for row in json.loads(world.run("check", "--json").stdout)}
+    listed = json.loads(world.run("check", "--json").stdout)
+    rows = {row["name"]: row for row in listed}
     assert rows["sessions"]["status"] == "warn"
     assert "half (no snapshot)" in rows["sessions"]["detail"]
     assert "lone (no snapshot, base, metadata)" in rows["sessions"]["detail"]
+    # each half-made session is reported once: in the sessions row, not again as a leftover
+    named = re.compile(r"(?<![\w-])half(?![\w-])")  # the session's name, not "half-there"
+    mentions = [r["name"] for r in listed if named.search(r["detail"])]
+    assert mentions == ["sessions"], listed
     info = json.loads(world.run("info", "half", "--json", check=True).stdout)
     assert any("snapshot" in problem for problem in info["problems"])
     entering = world.run("enter", "half", "--", "true")
