@@ -6,8 +6,9 @@ The output policy, decided here once for every command (new commands get it for 
   goes to stderr, so `| jq`, `| grep` and `| wc -l` see only data.
 - On a terminal (decided per isatty of stdout, not by NO_COLOR), tables use the terminal's
   real width: path columns are shortened last and in the middle (`github.com/…/flask`,
-  never the end), free text is cut at its end with `…`, columns empty in every row are
-  dropped, headers are never cut, no line ends in spaces.
+  never the end), free text that does not fit a row's end goes whole under its row (other
+  long values are cut with `…`), columns empty (or all zeros) in every row are dropped,
+  headers are never cut, no line ends in spaces. See tables.py.
 - Not on a terminal: a header line, then one line per record, tab-separated, nothing
   shortened, wrapped, padded or ruled, every column present (stable for cut and awk).
 - Every string passes `visible()` (sanitize.py) on its way out: session content never
@@ -47,8 +48,6 @@ STATUS_STYLES = {
     "pass": "green",
     "ok": "green",
     "done": "green",
-    "pushed": "green",
-    "committed": "green",
     "warn": "yellow",
     "planned": "cyan",
     "skipped": "yellow",

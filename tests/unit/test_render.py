@@ -50,7 +50,7 @@ PUSH_ROWS = [
     {
         "path": "github.com/psf/requests",
         "action": "push",
-        "status": "pushed",
+        "status": "done",
         "branch": "main",
         "remote": "git@github.com:psf/requests.git",
         "commit": "0123456789ab",
@@ -116,7 +116,7 @@ def test_pipe_push_keeps_every_column_and_the_whole_detail() -> None:
 
 def test_colour_only_styles_text_never_padding() -> None:
     text = _draw(PUSH_ROWS, PUSH, 200, color=True)
-    assert "\x1b[1;31mfailed\x1b[0m" in text and "\x1b[32mpushed\x1b[0m" in text
+    assert "\x1b[1;31mfailed\x1b[0m" in text and "\x1b[32mdone\x1b[0m" in text
     assert all(not line.endswith(" ") for line in text.splitlines())
 
 
