@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from herodev_shell.core import checkpoints, identity, layout, limits, quota_mode, sessions
-from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
-from herodev_shell.core.meta import read_meta, write_meta
+from herodev_shell.core.meta import new_meta, read_meta, write_meta
 from herodev_shell.core.names import allowed_text, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
@@ -79,24 +78,20 @@ def fork_session(
             quota = src_meta.get("quota")
             # its own quota group (nested subvolumes join it under simple quotas) and the limit
             quota_mode.attach(settings, runner, new_paths.snapshot, quota if isinstance(quota, int) else None)
-            meta: dict[str, object] = {
-                **{
-                    k: v
-                    for k, v in src_meta.items()
-                    if k in ("code_owner_uid", "code_owner_gid", "access", "quota", "limits")
-                },
-                "name": new,
-                "user": new_paths.user,
-                "uid": user.uid,
-                "gid": user.gid,
-                "created": now_iso(),
-                "base_generation": src_meta.get("base_generation"),
-                "code_root": os.fspath(settings.code_root),
-                "git_name": author,
-                "git_email": email,
-                "forked_from": name,
-                "forked_from_checkpoint": from_checkpoint,
-            }
+            inherited = {k: src_meta[k] for k in ("quota", "limits") if k in src_meta}
+            meta = new_meta(
+                settings,
+                new_paths,
+                user,
+                src_meta.get("base_generation"),
+                (src_meta.get("code_owner_uid"), src_meta.get("code_owner_gid")),
+                src_meta.get("access", sessions.ACCESS_IDMAP),  # (absent meant idmapped)
+                **inherited,
+                git_name=author,
+                git_email=email,
+                forked_from=name,
+                forked_from_checkpoint=from_checkpoint,
+            )
             write_meta(new_paths, meta)
             undo.append((f"metadata {new_paths.meta}", lambda: new_paths.meta.unlink(missing_ok=True)))
             maybe_fail("fork:after-metadata")

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
-from herodev_shell.core.clock import now_iso
 from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, missing_pieces, session_paths
-from herodev_shell.core.meta import read_meta, write_meta
+from herodev_shell.core.meta import new_meta, read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
@@ -358,19 +357,15 @@ def _rebuild_metadata(settings: Settings, runner: Runner, paths: SessionPaths) -
     use_idmap, _ = idmap.support(settings.code_root)
     if runner.dry_run:
         return
-    meta: dict[str, object] = {
-        "name": paths.name,
-        "user": paths.user,
-        "uid": user.uid,
-        "gid": user.gid,
-        "created": now_iso(),
-        "base_generation": btrfs.subvolume_generation(paths.base, runner),
-        "code_owner_uid": state.code_owner_uid,
-        "code_owner_gid": state.code_owner_gid,
-        "access": sessions.ACCESS_IDMAP if use_idmap else sessions.ACCESS_CHOWN,
-        "code_root": os.fspath(settings.code_root),
-        "recovered_by": "repair",
-    }
+    meta = new_meta(
+        settings,
+        paths,
+        user,
+        btrfs.subvolume_generation(paths.base, runner),
+        (state.code_owner_uid, state.code_owner_gid),
+        sessions.ACCESS_IDMAP if use_idmap else sessions.ACCESS_CHOWN,
+        recovered_by="repair",
+    )
     write_meta(paths, meta)
 
 

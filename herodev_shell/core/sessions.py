@@ -14,11 +14,10 @@ from dataclasses import dataclass, field, replace
 
 from herodev_shell.core import identity, layout, quota_mode
 from herodev_shell.core import limits as limits_meta
-from herodev_shell.core.clock import now_iso
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import HostState, require_state
 from herodev_shell.core.limits import default_limits as session_limits_defaults
-from herodev_shell.core.meta import read_meta, write_meta
+from herodev_shell.core.meta import new_meta, read_meta, write_meta
 from herodev_shell.core.names import allowed_text, name_problem, validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import EXIT_INTERRUPTED, HerodevError, NotFound, UsageError
@@ -228,22 +227,18 @@ def create_session(
             maybe_fail("create:after-snapshot")
             # Its quota group: figures (nested subvolumes included under simple quotas) and the limit.
             quota_mode.attach_session(settings, runner, name, quota)
-            meta: dict[str, object] = {
-                "name": name,
-                "user": paths.user,
-                "uid": user.uid,
-                "gid": user.gid,
-                "created": now_iso(),
-                "base_generation": btrfs.subvolume_generation(paths.base, runner),
-                "code_owner_uid": state.code_owner_uid,
-                "code_owner_gid": state.code_owner_gid,
-                "access": ACCESS_IDMAP if use_idmap else ACCESS_CHOWN,
-                "code_root": os.fspath(settings.code_root),
-                "quota": quota,
-                "git_name": author,
-                "git_email": email,
-                limits_meta.META_KEY: limits_meta.to_meta(limits),
-            }
+            meta = new_meta(
+                settings,
+                paths,
+                user,
+                btrfs.subvolume_generation(paths.base, runner),
+                (state.code_owner_uid, state.code_owner_gid),
+                ACCESS_IDMAP if use_idmap else ACCESS_CHOWN,
+                quota=quota,
+                git_name=author,
+                git_email=email,
+                **{limits_meta.META_KEY: limits_meta.to_meta(limits)},
+            )
             write_meta(paths, meta)
             undo.append((f"metadata {paths.meta}", lambda: paths.meta.unlink(missing_ok=True)))
             undo.append((f"cgroup of {paths.user}", lambda: limits_meta.remove_session_group(settings, name)))
