@@ -329,6 +329,55 @@ def test_reorganize_in_a_session_creates_nothing_through_a_planted_link(
     world.run("delete", "-f", "mallory", check=True)
 
 
+def test_a_link_swapped_in_during_commits_leads_no_write_out(sw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    """While commits run, the session keeps swapping its reflog directory for a link to a
+    directory outside (world-writable, so only the kernel's nosymfollow stands in the way)."""
+    import threading
+
+    world, owner = sw
+    _world_with(world, owner, "mallory")
+    target = world.base / "outside"
+    target.mkdir(mode=0o777)
+    target.chmod(0o777)
+    repo = session_dir(world, "mallory") / APP
+    logs, parked = repo / ".git/logs", repo / ".git/logs.real"
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            try:
+                logs.rename(parked)
+                logs.symlink_to(target)
+                time.sleep(0.001)
+                logs.unlink()
+                parked.rename(logs)
+            except OSError:
+                pass
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        kernel_refused = False
+        for index in range(40):  # until the swap wins the race past herodev's own check
+            (repo / "README").write_text(f"edit {index}\n")
+            _own(owner, repo / "README")
+            result = world.run("commit", "-s", "mallory", "-m", f"c{index}", APP)
+            assert "Traceback" not in result.stderr
+            if "Too many levels of symbolic links" in result.stdout:
+                kernel_refused = True
+                break
+    finally:
+        stop.set()
+        swapper.join()
+    if not logs.exists() and parked.exists():
+        logs.unlink(missing_ok=True)
+        parked.rename(logs)
+    assert list(target.iterdir()) == []  # nothing written through the link, ever
+    # the link was there when libgit2 wrote (herodev's check had passed): the kernel said no
+    assert kernel_refused
+    world.run("delete", "-f", "mallory", check=True)
+
+
 # --- class 7: denial of service ----------------------------------------------------------------
 
 
@@ -356,6 +405,7 @@ def test_a_fifo_where_git_expects_a_file_hangs_no_command(sw: tuple[HerodevEnv, 
         ["-n", "reorganize", "-s", "mallory"],
         ["reorganize", "-s", "mallory"],
         ["-n", "repair"],
+        ["repair"],
         ["commit", "-s", "mallory", "-m", "m"],
     ]
     for args in commands:
