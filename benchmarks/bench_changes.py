@@ -1,171 +1,166 @@
 #!/usr/bin/env python3
-"""`changes` in a session against a loop of `git status --porcelain`, measured in one run.
+"""`changes` on a realistic code root, idle and under churn, per quota mode; and against the
+`git status` loops a user would run in the same session.
 
-A throwaway loopback btrfs code root gets 100, then 250, then 500 repositories of 40 files each
-(20,000+ files at 500); at each size a fresh session changes 3 of them, and we time:
+World (benchmarks/realworld.py): 300 clones with real histories, 50,000+ files, plus one
+repository of 100,000 files, on a loopback btrfs code root.
 
-  fast      changes.scan() in-process (read-only snapshot + btrfs change stream + pygit2 on 3 repos)
-  cli       `herodev changes -s NAME --json` as a process (Python start-up and imports included)
-  full      changes.scan(full=True): pygit2 status in every repository
-  git loop  `git status --porcelain` in every repository of the session, one process each
+(b) loops, quota mode simple, three cases in fresh sessions:
+    3 repositories changed | every index refreshed (the session ran `git status` in every
+    repository: that rewrites each index) | one file changed in the 100,000-file repository.
+    herodev: `herodev --json changes -s NAME`, the whole process. Loops: run inside the session
+    as its user (`herodev exec`), timed inside by the shell, over every repository:
+    `git --no-optional-locks -c core.checkStat=minimal status --porcelain` (warm: nothing
+    re-hashed, nothing written), one after the other, and two at a time (`xargs -P2`).
+    Samples interleaved, equal counts, after one untimed run of each.
+(a) churn, per quota mode (switched with `init --quotas`; full waits for its rescan):
+    a probe session with 2 repositories changed; `changes` idle (1 s apart); then 5 sessions
+    write 5,000 files each and are deleted; then for --seconds, `changes`, `create` and
+    `delete` in turn. Median and p95 of each.
 
-and print the ratio git loop / fast (goal: >= 20x) and how each grows with the repository count.
-Finally the tree grows to 1,000 repositories and discovery (`repos`) is timed.
-
-The code root is remounted noatime: with relatime, the first read of every file after it changed
-rewrites its atime, and each such inode is one more entry in the change stream (seen here: 1,672
-entries and 225 ms of `btrfs send` after one `ls -R` + `cat` of a 250-repository session).
-
-Run as root: sudo python3 benchmarks/bench_changes.py [--sizes 100,250,500] [--runs 5]
+Run as root: python3 benchmarks/bench_changes.py [--seconds 60] [--runs 7] [--modes simple,off,full]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from herodev_shell.core import changes, repos
-from herodev_shell.core.settings import load_settings
-from herodev_shell.system.runner import Runner
-from tests.conftest import HerodevEnv
+from realworld import (
+    World,
+    big_repository,
+    clone_world,
+    load,
+    make_seeds,
+    repositories,
+    summary,
+    world,
+)
 
-FILES_PER_REPO = 40
-GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@x"}
-
-
-def make_template(base: Path) -> Path:
-    template = base / "template"
-    for index in range(FILES_PER_REPO):
-        path = template / f"dir{index % 5}" / f"file{index}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"line {index}\n" * 20)
-    env = {**os.environ, **GIT_ENV}
-    # Index written a second after the files: no "racily clean" entries, which git status
-    # would re-hash and write back into every index (a change in every repository).
-    time.sleep(1.1)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(template)], check=True, env=env)
-    subprocess.run(["git", "-C", str(template), "add", "-A"], check=True, env=env)
-    subprocess.run(["git", "-C", str(template), "commit", "-qm", "seed"], check=True, env=env)
-    return template
+BIG = "big.example.com/org/monorepo"
+GIT = "git --no-optional-locks -c core.checkStat=minimal status --porcelain"
 
 
-def grow(code_root: Path, template: Path, have: int, want: int) -> None:
-    for index in range(have, want):
-        target = code_root / f"host{index % 7}.example" / f"org{index % 23}" / f"repo{index}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-a", "--reflink=auto", str(template), str(target)], check=True)
-        # a fresh index stat cache, as after a clone
-        subprocess.run(["git", "-C", str(target), "update-index", "-q", "--refresh"], check=False)
+def ms(value: float) -> str:
+    return f"{value * 1000:,.0f} ms"
 
 
-def timed(function, runs: int) -> float:
-    samples = []
+def loop_seconds(w: World, name: str, repos: list[str], parallel: bool) -> float:
+    if parallel:
+        body = f"printf '%s\\n' {' '.join(repos)} | xargs -P2 -I{{}} {GIT.replace('status', '-C {} status')} >/dev/null"
+    else:
+        body = f"for r in {' '.join(repos)}; do {GIT.replace('status', '-C $r status')} >/dev/null; done"
+    out = w.in_session(name, f"s=$(date +%s%N); {body}; e=$(date +%s%N); echo $((e - s))")
+    return int(out.strip().splitlines()[-1]) / 1e9
+
+
+def compare(w: World, name: str, repos: list[str], runs: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {"herodev": [], "sequential": [], "parallel": []}
+    w.herodev("--json", "changes", "-s", name)  # warm
+    loop_seconds(w, name, repos, False)
+    loop_seconds(w, name, repos, True)
     for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        samples["herodev"].append(w.herodev("--json", "changes", "-s", name)[0])
+        samples["sequential"].append(loop_seconds(w, name, repos, False))
+        samples["parallel"].append(loop_seconds(w, name, repos, True))
+    return samples
 
 
-def git_loop(session_root: Path, paths: list[str]) -> None:
-    for relative in paths:
-        subprocess.run(
-            [
-                "git",
-                "-c",
-                f"safe.directory={session_root / relative}",
-                "-C",
-                str(session_root / relative),
-                "status",
-                "--porcelain",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+def bench_loops(w: World, repos: list[str], runs: int) -> None:
+    print(f"\n(b) changes vs git status loops over {len(repos)} repositories (median of {runs}, load {load()})")
+    small = [r for r in repos if r != BIG]
+    cases = []
+    w.herodev("create", "three")
+    w.in_session("three", " && ".join(f"echo edit >> {r}/README.md 2>/dev/null || echo e > {r}/NEW" for r in small[:3]))
+    cases.append(("3 repositories changed", compare(w, "three", repos, runs)))
+    w.herodev("create", "refresh")
+    w.in_session("refresh", f"for r in {' '.join(repos)}; do git -C $r status >/dev/null; done")
+    w.in_session("refresh", " && ".join(f"echo e > {r}/NEW" for r in small[:3]))
+    cases.append(("every index refreshed (+3 changed)", compare(w, "refresh", repos, runs)))
+    w.herodev("create", "onefile")
+    w.in_session("onefile", f"echo edit >> {BIG}/d00001/f07.txt")
+    cases.append(("1 file in the 100,000-file repository", compare(w, "onefile", repos, runs)))
+    print(f"{'case':40}{'herodev':>12}{'git loop':>12}{'2-way loop':>12}")
+    for label, samples in cases:
+        h, s, p = (summary(samples[k])[0] for k in ("herodev", "sequential", "parallel"))
+        print(f"{label:40}{ms(h):>12}{ms(s):>12}{ms(p):>12}")
+    for name in ("three", "refresh", "onefile"):
+        w.herodev("-f", "delete", "-f", name)
+
+
+def switch_mode(w: World, mode: str) -> None:
+    w.herodev("-f", "init", "--no-packages", "--quotas", mode)
+    if mode == "full":
+        subprocess.run(["btrfs", "quota", "rescan", "-w", str(w.code)], capture_output=True, check=False)
+    subprocess.run(["btrfs", "filesystem", "sync", str(w.code)], capture_output=True, check=False)
+
+
+def bench_churn(w: World, repos: list[str], mode: str, seconds: float) -> dict[str, tuple[float, float, int]]:
+    switch_mode(w, mode)
+    w.herodev("create", "probe")
+    w.in_session("probe", f"echo e > {repos[len(repos) // 3]}/NEW && echo e > {repos[2 * len(repos) // 3]}/NEW")
+    idle = []
+    for _ in range(8):
+        idle.append(w.herodev("--json", "changes", "-s", "probe")[0])
+        time.sleep(1)
+    write = "mkdir churn && cd churn && i=0; while [ $i -lt 5000 ]; do echo $i > f$i; i=$((i+1)); done"
+    for index in range(5):
+        w.herodev("create", f"churn{index}")
+        w.in_session(f"churn{index}", write)
+    for index in range(5):
+        w.herodev("-f", "delete", "-f", f"churn{index}")
+    found: dict[str, list[float]] = {"changes": [], "create": [], "delete": []}
+    end = time.monotonic() + seconds
+    count = 0
+    while time.monotonic() < end:
+        found["changes"].append(w.herodev("--json", "changes", "-s", "probe")[0])
+        found["create"].append(w.herodev("create", f"t{count}")[0])
+        found["delete"].append(w.herodev("-f", "delete", f"t{count}")[0])
+        count += 1
+    w.herodev("-f", "delete", "-f", "probe")
+    result = {"changes idle": (*summary(idle), len(idle))}
+    result.update({f"{k} after churn": (*summary(v), len(v)) for k, v in found.items()})
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100,250,500")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--discovery", type=int, default=1000, help="repositories for the discovery timing")
+    parser.add_argument("--repos", type=int, default=300)
+    parser.add_argument("--files", type=int, default=50_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--modes", default="simple,off,full")
+    parser.add_argument("--skip-loops", action="store_true")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("run as root (it makes a loopback btrfs, users and sessions)", file=sys.stderr)
-        return 2
-    sizes = [int(s) for s in args.sizes.split(",")]
-    base = Path(tempfile.mkdtemp(prefix="herodev-bench-", dir="/tmp"))
-    os.chmod(base, 0o711)
-    world = HerodevEnv(base, "bch_")
-    world.config.write_text("")
-    (base / "home").mkdir()
-    rows = []
-    try:
-        world.run("-f", "init", "--no-packages", check=True, HERODEV_IMAGE_SIZE="4G")
-        # Sessions are entered noatime; the operator's own reads (this git loop) must not turn
-        # into atime changes either, or every later change stream carries one per file read.
-        subprocess.run(["mount", "-o", "remount,noatime", str(world.code_root)], check=True)
-        settings = load_settings(environ=world.env(HERODEV_IMAGE_SIZE="4G"))
-        runner = Runner()
-        template = make_template(base)
-        have = 0
-        for size in sizes:
-            grow(world.code_root, template, have, size)
-            have = size
-            world.run("-f", "create", "bench", check=True)
-            session_root = world.sessions_dir / world.user("bench")
-            paths = repos.find_repository_paths(session_root)
-            for relative in paths[:: max(1, len(paths) // 3)][:3]:
-                with open(session_root / relative / "dir0" / "file0.txt", "a") as handle:
-                    handle.write("changed\n")
-            found = changes.scan(settings, runner, "bench")
-            assert len(found.repos) == 3 and found.method == changes.FAST, found
-            # Warm the page cache for both sides alike with a read-only pass (the full scan);
-            # the git loop goes last, since git status may write an index back.
-            changes.scan(settings, runner, "bench", full=True)
-            fast = timed(lambda: changes.scan(settings, runner, "bench"), args.runs)
-            cli = timed(lambda: world.run("changes", "-s", "bench", "--json", check=True), max(1, args.runs // 2))
-            full = timed(lambda: changes.scan(settings, runner, "bench", full=True), max(1, args.runs // 2))
-            loop = timed(lambda r=session_root, p=paths: git_loop(r, p), max(1, args.runs // 2))
-            after = changes.scan(settings, runner, "bench")
-            assert len(after.repos) == 3, "the git loop must not have changed the session"
-            rows.append((size, size * (FILES_PER_REPO + 1), fast, cli, full, loop))
-            world.run("-f", "delete", "bench", check=True)
-        grow(world.code_root, template, have, args.discovery)
-        find = timed(lambda: repos.find_repository_paths(world.code_root), args.runs)
-        listing = timed(lambda: repos.discover(world.code_root), max(1, args.runs // 2))
-    finally:
-        world.cleanup()
-        shutil.rmtree(base, ignore_errors=True)
-
-    print(
-        f"{'repos':>6} {'files':>7} {'fast ms':>8} {'cli ms':>8} {'full ms':>8} {'git loop ms':>11} "
-        f"{'loop/fast':>9} {'loop/cli':>8}"
-    )
-    for size, files, fast, cli, full, loop in rows:
+        print("benchmarks need root (users, loop devices, btrfs)", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    with world("24G") as w, tempfile.TemporaryDirectory(prefix="herodev-seeds-", dir="/var/tmp") as seeds_dir:
+        seeds = make_seeds(Path(seeds_dir))
+        files = clone_world(w.code, seeds, args.repos, args.files)
+        big_repository(w.code / BIG, args.big)
+        subprocess.run(["btrfs", "filesystem", "sync", str(w.code)], check=True, capture_output=True)
+        repos = repositories(w.code)
         print(
-            f"{size:>6} {files:>7} {fast * 1000:>8.1f} {cli * 1000:>8.1f} {full * 1000:>8.1f} {loop * 1000:>11.1f} "
-            f"{loop / fast:>8.1f}x {loop / cli:>7.1f}x"
+            f"world: {len(repos)} repositories ({args.repos} clones of {len(seeds)} seeds, {files:,} files, "
+            f"+ {args.big:,} in {BIG}), built in {time.monotonic() - started:.0f} s; load {load()}"
         )
-    first, last = rows[0], rows[-1]
-    growth = last[0] / first[0]
-    print(
-        f"growth {first[0]} -> {last[0]} repositories ({growth:.1f}x): fast {last[2] / first[2]:.2f}x, "
-        f"cli {last[3] / first[3]:.2f}x, git loop {last[5] / first[5]:.2f}x"
-    )
-    print(
-        f"discovery of {args.discovery} repositories: find {find * 1000:.1f} ms, "
-        f"with remote/branch/upstream {listing * 1000:.1f} ms"
-    )
+        if not args.skip_loops:
+            bench_loops(w, repos, args.runs)
+        print(f"\n(a) churn: {args.seconds:.0f} s of changes/create/delete after 5 x 5,000 files written and deleted")
+        print(f"{'mode':8}{'what':24}{'median':>12}{'p95':>12}{'n':>5}  load")
+        for mode in args.modes.split(","):
+            for what, (median, p95, n) in bench_churn(w, [r for r in repos if r != BIG], mode, args.seconds).items():
+                print(f"{mode:8}{what:24}{ms(median):>12}{ms(p95):>12}{n:>5}  {load()}", flush=True)
     return 0
 
 

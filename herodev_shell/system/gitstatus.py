@@ -19,6 +19,7 @@ and an open repository; they run wherever the caller runs them (the sandbox chil
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
 from dataclasses import dataclass
@@ -132,8 +133,13 @@ def _walk_files(workdir: str, top: str) -> list[str]:
     return found
 
 
-def _under(paths: Any, prefix: str) -> list[str]:
-    return [p for p in paths if p.startswith(prefix)]
+def _under(ordered: list[str], prefix: str) -> list[str]:
+    """The paths of a sorted list that start with prefix: O(log n + found)."""
+    start = bisect.bisect_left(ordered, prefix)
+    end = start
+    while end < len(ordered) and ordered[end].startswith(prefix):
+        end += 1
+    return ordered[start:end]
 
 
 def _index_under(index: Any, prefix: str) -> list[str]:
@@ -209,11 +215,12 @@ def incremental(repo: Any, base: BaseStatus, changed: list[str]) -> dict[str, in
     if not dirty:
         return dict(base.entries)
     workdir = repo.workdir
+    known = sorted(base.entries)
     candidates: set[str] = set()
     for path in dirty:
         prefix = path.rstrip("/") + "/"
         candidates.add(path)
-        candidates.update(_under(base.entries, prefix))
+        candidates.update(_under(known, prefix))
         candidates.update(_walk_files(workdir, path))
         candidates.update(_index_under(index, prefix))  # tracked files of a directory now gone
     result = {p: f for p, f in base.entries.items() if p not in candidates}
