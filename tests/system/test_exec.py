@@ -113,3 +113,20 @@ def test_env_adds_variables(world: HerodevEnv) -> None:
     assert after_name.stdout == "y\n"
     bad = world.run("exec", "ex", "-e", "1BAD=x", "--", "true")
     assert bad.returncode == 2 and "invalid environment variable" in bad.stderr
+
+
+def test_core_input_is_fed_while_output_is_read(world: HerodevEnv) -> None:
+    """exec_in_session(input=...) as the MCP server uses it: 3 MiB in and out at once, and a
+    CMD that never reads its input, neither deadlocks."""
+    from herodev_shell.core import execution
+    from herodev_shell.core.settings import load_settings
+    from herodev_shell.system.runner import Runner
+
+    settings, runner = load_settings(environ=world.env()), Runner()
+    data = b"y" * (3 << 20)
+    counted = execution.exec_in_session(settings, runner, "ex", ["wc", "-c"], 60, input=data)
+    assert counted.stdout.strip() == str(len(data))
+    echoed = execution.exec_in_session(settings, runner, "ex", ["cat"], 60, input=data)
+    assert echoed.truncated and echoed.stdout.startswith("yyyy") and echoed.status == 0
+    ignored = execution.exec_in_session(settings, runner, "ex", ["true"], 60, input=data)
+    assert ignored.status == 0 and not ignored.timed_out
