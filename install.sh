@@ -133,11 +133,13 @@ chmod -R go-w "$PREFIX"
 
 mkdir -p "$BIN_DIR"
 ln -sfn "$PREFIX/bin/herodev" "$BIN_DIR/herodev"
+# The scripts ship inside the package (package data): take them from the installed copy.
+SCRIPTS=$("$PREFIX/bin/python" -c 'from herodev_shell.cli.completion_scripts import completions_dir; print(completions_dir())')
 for pair in "herodev.bash:$BASH_COMPLETION" "_herodev:$ZSH_COMPLETION" "herodev.fish:$FISH_COMPLETION"; do
     file=${pair%%:*}
     destination=${pair#*:}
     mkdir -p "$(dirname "$destination")"
-    install -m 644 "$SOURCE/completions/$file" "$destination"
+    install -m 644 "$SCRIPTS/$file" "$destination"
 done
 
 say "installed $("$BIN_DIR/herodev" --version) in $PREFIX ($("$PREFIX/bin/python" -c 'import platform; print("Python", platform.python_version())'))"

@@ -3,7 +3,8 @@
 The scripts embed the static part (commands, options, which option takes a value, what each
 positional argument is) and ask `herodev __complete KIND` for live data (sessions,
 repositories, sizes). tests/e2e/test_completions.py fails when the committed files in
-completions/ differ from this generator's output. Regenerate with:
+herodev_shell/completions/ (package data: they ship with the package, and install.sh copies
+them from the installed package) differ from this generator's output. Regenerate with:
 
     python3 -m herodev_shell.cli.completion_scripts --write
 """
@@ -561,13 +562,14 @@ SCRIPTS = {"herodev.bash": bash_script, "_herodev": zsh_script, "herodev.fish": 
 
 
 def completions_dir() -> Path:
-    return Path(__file__).resolve().parent.parent.parent / "completions"
+    """herodev_shell/completions: package data, so an installed herodev has its scripts."""
+    return Path(__file__).resolve().parent.parent / "completions"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python3 -m herodev_shell.cli.completion_scripts")
-    parser.add_argument("--write", action="store_true", help="write the scripts into completions/")
+    parser.add_argument("--write", action="store_true", help="write the scripts into herodev_shell/completions/")
     parser.add_argument("shell", nargs="?", choices=["bash", "zsh", "fish"], help="print one script")
     args = parser.parse_args(argv)
     by_shell = {"bash": "herodev.bash", "zsh": "_herodev", "fish": "herodev.fish"}

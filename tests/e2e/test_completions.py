@@ -20,14 +20,14 @@ from tests.conftest import HerodevEnv, new_prefix
 from tests.e2e.ptyshell import fake_world
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "completions"
+SCRIPTS = REPO / "herodev_shell" / "completions"
 
 
 def test_committed_scripts_match_the_generator() -> None:
     for filename, generate in completion_scripts.SCRIPTS.items():
         committed = (SCRIPTS / filename).read_text()
         assert committed == generate(), (
-            f"completions/{filename} is out of date with the parsers: "
+            f"herodev_shell/completions/{filename} is out of date with the parsers: "
             "run `python3 -m herodev_shell.cli.completion_scripts --write` and commit the result"
         )
 

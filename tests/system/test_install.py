@@ -95,7 +95,7 @@ def test_readme_install_works_where_pip_refuses_system_installs(place: dict[str,
         root / "usr/share/fish/vendor_completions.d/herodev.fish": "herodev.fish",
     }
     for path, name in scripts.items():
-        assert path.read_text() == (REPO / "completions" / name).read_text()
+        assert path.read_text() == (REPO / "herodev_shell" / "completions" / name).read_text()
     # A fresh bash login shell finds the completion through bash-completion's own loader
     # (XDG_DATA_DIRS points it at our root instead of /usr/share).
     if Path("/usr/share/bash-completion/bash_completion").exists():
