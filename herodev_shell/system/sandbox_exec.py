@@ -66,7 +66,9 @@ def _parse(argv: list[str]) -> tuple[sandbox.Spec, list[str]]:
         else:
             raise SystemExit(f"sandbox_exec: unknown option {key}")
     identity = sandbox.Identity("session", uid, gid, *(owner or (None, None)))
-    spec = sandbox.Spec(identity, tuple(trees), cover, False, sandbox.Limits(timeout=timeout))
+    # pack-objects on a large repository needs more than a scan: git's own limits, plus ours
+    limits = sandbox.Limits(timeout=timeout, address_space=16 << 30, cpu_seconds=3600)
+    spec = sandbox.Spec(identity, tuple(trees), cover, False, limits)
     return spec, rest[1:]
 
 
