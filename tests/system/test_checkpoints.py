@@ -243,11 +243,16 @@ def test_repair_mends_what_a_killed_checkpoint_or_rewind_left(gw: tuple[HerodevE
     where = world.sessions_dir / f"{world.user('crash')}.checkpoints"
     try:
         in_session(world, "crash", f"echo mine >> {REPO}/README")
-        killed = world.run("checkpoint", "crash", HERODEV_KILL_AT="checkpoint:after-snapshot")
+        killed = world.run("checkpoint", "crash", HERODEV_KILL_AT="checkpoint:after-metadata")
         assert killed.returncode == -9
-        assert (where / "1").is_dir() and not (where / "1.json").exists()
+        assert (where / "1.json").exists() and not (where / "1").exists()
         assert checkpoints_of(world, "crash") == []  # a half-made checkpoint is not listed
         world.run("checkpoint", "crash", "-m", "good", check=True)  # id 2: 1 is never reused
+        world.run("checkpoint", "crash", check=True)
+        killed = world.run("checkpoint", "--delete", "crash", "3", HERODEV_KILL_AT="checkpoint-delete:after-metadata")
+        assert killed.returncode == -9
+        assert (where / "3").is_dir() and not (where / "3.json").exists()
+        assert [c["id"] for c in checkpoints_of(world, "crash")] == ["2"]
 
         # killed between rewind's two renames: the session's snapshot is parked aside
         killed = world.run("rewind", "crash", "2", HERODEV_KILL_AT="rewind:after-move")
@@ -257,10 +262,15 @@ def test_repair_mends_what_a_killed_checkpoint_or_rewind_left(gw: tuple[HerodevE
         assert refused.returncode == 1 and "repair" in refused.stderr
         repaired = json.loads(world.run("repair", "--json", check=True).stdout)
         kinds = {r["kind"] for r in repaired if r["session"] == "crash"}
-        assert kinds == {"rewind cut short", "leftover rewind snapshot", "half-made checkpoint"}
+        assert kinds == {
+            "rewind cut short",
+            "leftover rewind snapshot",
+            "half-made checkpoint",
+            "checkpoint metadata without snapshot",
+        }
         assert all(r["status"] == "fixed" for r in repaired if r["session"] == "crash")
         assert read_in_session(world, "crash", f"{REPO}/README") == "hello\nmine\n"
-        assert sorted(os.listdir(where)) == [".last", "2", "2.json", "3", "3.json"]
+        assert sorted(os.listdir(where)) == [".last", "2", "2.json", "4", "4.json"]  # 4: the rewind's safety one
         assert world.run("repair", "--json", check=True).stdout.strip() == "[]"
     finally:
         world.run("delete", "-f", "crash")

@@ -110,3 +110,42 @@ def test_an_agent_drives_a_session_from_create_to_delete(mw: tuple[HerodevEnv, p
     mcp_lines = [(e["command"], e["outcome"]) for e in audit if e["command"].startswith("mcp ")]
     assert ("mcp create", "ok") in mcp_lines and ("mcp delete", "failed") in mcp_lines
     assert ("mcp write_file", "ok") in mcp_lines and ("mcp delete", "ok") in mcp_lines
+
+
+def test_an_agent_checkpoints_rewinds_and_forks(mw: tuple[HerodevEnv, pwd.struct_passwd, Any]) -> None:
+    world, _, _ = mw
+
+    async def steps(client: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        async def call(tool: str, **args: Any) -> Any:
+            return await client.call_tool(tool, args)
+
+        data(await call("create", name="try"))
+        data(await call("write_file", session="try", path=f"{REPO}/plan.txt", content="plan A\n"))
+        seen["cp"] = data(await call("checkpoint", session="try", label="plan A"))
+        data(await call("write_file", session="try", path=f"{REPO}/plan.txt", content="plan B\n"))
+        seen["unconfirmed"] = error_text(await call("rewind", session="try", checkpoint="1"))
+        seen["rewind"] = data(await call("rewind", session="try", checkpoint="1", confirm=True))
+        seen["after"] = data(await call("read_file", session="try", path=f"{REPO}/plan.txt"))
+        seen["fork"] = data(await call("fork", session="try", new="tryb", from_checkpoint="2"))
+        seen["fork_read"] = data(await call("read_file", session="tryb", path=f"{REPO}/plan.txt"))
+        seen["between"] = data(await call("changes", session="try", from_checkpoint="1", to_checkpoint="2"))
+        seen["cps"] = data(await call("list_checkpoints", session="try"))
+        seen["bad_label"] = error_text(await call("checkpoint", session="try", label="a\x1bb"))
+        for name in ("tryb", "try"):
+            data(await call("delete", session=name, confirm=True, force=True))
+        seen["list"] = data(await call("list_sessions"))
+        return seen
+
+    seen = run(world, steps)
+    assert seen["cp"]["checkpoint"]["id"] == "1"
+    assert "confirm=true" in seen["unconfirmed"]
+    assert seen["rewind"]["rewind"]["safety"]["id"] == "2"  # plan B is kept, as a safety checkpoint
+    assert seen["after"]["content"] == "plan A\n"
+    assert seen["fork"]["session"]["name"] == "tryb"
+    assert seen["fork_read"]["content"] == "plan B\n"
+    assert [r["touched"] for r in seen["between"]["repos"]] == [[f"{REPO}/plan.txt"]]
+    assert [(c["id"], c["kind"]) for c in seen["cps"]["checkpoints"]] == [("1", "manual"), ("2", "safety")]
+    assert "control characters" in seen["bad_label"]
+    assert [s["name"] for s in seen["list"]["sessions"]] == []
