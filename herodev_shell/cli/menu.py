@@ -105,7 +105,8 @@ class ArrowUI(LineUI):
             event.app.exit(result=LEAVE)
 
         try:
-            return choice(title, options=list(options), bottom_toolbar=KEYS, key_bindings=keys)
+            # The keys go under the title: a bottom toolbar needs cursor-position answers.
+            return choice(f"{title}\n({KEYS})", options=list(options), key_bindings=keys)
         except (KeyboardInterrupt, EOFError):
             return None
 

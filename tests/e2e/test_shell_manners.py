@@ -181,3 +181,25 @@ def test_info_takes_dash_s_like_the_other_session_commands(world: HerodevEnv) ->
     assert rows["session"] == "alice" and "base_generation" not in shown.stdout  # labels, not keys
     both = world.run("info", "alice", "-s", "bob")
     assert both.returncode == 2 and "two sessions named" in both.stderr
+
+
+def test_arrow_menu_shows_its_keys_and_esc_and_q_go_back(world: HerodevEnv, shells: list[Pty]) -> None:
+    shell = start(shells, world, term="xterm", color=True)
+    shell.expect_exact("herodev> ")
+    shell.sendline("menu")
+    shell.expect_exact("q or Esc goes back")
+    shell.expect_exact("quit the menu")  # the whole list is drawn: its keys are live
+    shell.send("\x1b")
+    shell.expect_exact("herodev> ")
+    shell.sendline("menu")
+    shell.expect_exact("quit the menu")
+    shell.send("\r")  # the first session
+    shell.expect_exact("Session alice: what now?")
+    shell.expect_exact("quit the menu")
+    shell.send("q")  # back to the sessions
+    shell.expect_exact("Sessions:")
+    shell.expect_exact("quit the menu")
+    shell.send("q")
+    shell.expect_exact("herodev> ")
+    shell.sendline("quit")
+    assert shell.wait_exit() == 0
