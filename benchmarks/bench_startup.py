@@ -6,8 +6,14 @@ profile of the slowest, and in-process completion with 500 sessions and 1,000 re
 Uses the installed console script (`herodev` beside this Python, as pip installs it) when it
 exists, else `python -m herodev_shell`; the report says which. Sessions are metadata files in
 a temporary code root (no btrfs, no root needed). Bytecode caching is left on for the
-children (PYTHONDONTWRITEBYTECODE is dropped) and every command runs once before timing, as on
-an installed system. Asserts nothing.
+children (PYTHONDONTWRITEBYTECODE is dropped), as on an installed system. Asserts nothing.
+
+Samples are equal and interleaved: each round runs every command once (bare Python included),
+in an order rotated from round to round, so a change in machine load hits all of them alike.
+The first round is a warm-up and is dropped (the report says so). A command's ratio is taken
+within each round (its time / bare Python's time in the same round), and the median of those
+is reported with the middle half's range. The report states the conditions: interpreter,
+CPUs, the load average before and after, and the number of rounds.
 
     python3 benchmarks/bench_startup.py [--runs 20] [--sessions 500] [--repos 1000]
 """
@@ -48,15 +54,30 @@ def herodev_argv() -> tuple[list[str], str]:
     return [sys.executable, "-m", "herodev_shell"], f"{sys.executable} -m herodev_shell"
 
 
-def timed(argv: list[str], env: dict[str, str], runs: int) -> float:
-    """Median wall seconds from start to exit over `runs` runs (after one warm-up run)."""
+def run_once(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
     subprocess.run(argv, env=env, capture_output=True, check=False)
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, env=env, capture_output=True, check=False)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return time.perf_counter() - start
+
+
+def interleaved(cases: list[tuple[str, list[str]]], env: dict[str, str], rounds: int) -> dict[str, list[float]]:
+    """label -> one wall-time sample per round; round 0 (the warm-up) is run and dropped."""
+    samples: dict[str, list[float]] = {label: [] for label, _ in cases}
+    for round_index in range(rounds + 1):
+        shift = round_index % len(cases)
+        for label, argv in cases[shift:] + cases[:shift]:
+            seconds = run_once(argv, env)
+            if round_index > 0:
+                samples[label].append(seconds)
+    return samples
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 4:
+        middle = statistics.median(values)
+        return min(values), middle, max(values)
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return q1, q2, q3
 
 
 def import_profile(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[int, str]]:
@@ -120,21 +141,34 @@ def main() -> int:
         if listing.returncode == 0:
             cases.append((f"herodev list --json ({args.sessions})", [*herodev, "list", "--json"]))
 
-        bare = timed([sys.executable, "-c", "pass"], env, args.runs)
-        print(f"herodev run as: {how}; {args.runs} runs each, median wall time")
-        print(f"{'command':<44} {'ms':>8} {'x bare':>7}")
-        print(f"{'python -c pass':<44} {bare * 1000:8.1f} {1.0:7.2f}")
+        bare_label = "python -c pass"
+        timed_cases = [(bare_label, [sys.executable, "-c", "pass"]), *cases]
+        load_before = os.getloadavg()
+        samples = interleaved(timed_cases, env, args.runs)
+        load_after = os.getloadavg()
+        print(f"herodev run as: {how}")
+        print(
+            f"conditions: Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), kernel {os.uname().release}, "
+            f"load average {load_before[0]:.2f} before / {load_after[0]:.2f} after; "
+            f"{args.runs} interleaved rounds (each command once per round, order rotated), 1 warm-up round dropped"
+        )
+        print(f"{'command':<44} {'median ms':>9} {'x bare':>7} {'x bare, middle half':>20}")
         slowest: tuple[float, list[str]] = (0.0, [])
-        for label, argv in cases:
-            seconds = timed(argv, env, args.runs)
-            ratio = seconds / bare
+        for label, argv in timed_cases:
+            times = samples[label]
+            ratios = [t / b for t, b in zip(times, samples[bare_label], strict=True)]
+            low, ratio, high = quartiles(ratios)
             goal = ""
             if "--version" in label or "__complete" in label:
                 goal = "  (goal <= 3x: met)" if ratio <= GOAL else "  (goal <= 3x: MISSED)"
-            print(f"{label:<44} {seconds * 1000:8.1f} {ratio:7.2f}{goal}")
-            slowest = max(slowest, (seconds, argv))
+            spread = f"{low:.2f}-{high:.2f}"
+            print(f"{label:<44} {statistics.median(times) * 1000:9.1f} {ratio:7.2f} {spread:>20}{goal}")
+            if label != bare_label:
+                slowest = max(slowest, (statistics.median(times), argv))
         if listing.returncode != 0:
             print(f"(list --json not timed: it exited {listing.returncode}: {listing.stderr.strip()[:120]})")
+        if max(load_before[0], load_after[0]) > (os.cpu_count() or 1):
+            print("note: the machine was loaded (load average above the CPU count): ratios run high")
 
         shown = " ".join(slowest[1][-3:] if slowest[1][0] == sys.executable else ["herodev", *slowest[1][1:]])
         print(f"\nimport-time profile of the slowest, {shown} (cumulative, top-level imports):")
