@@ -145,6 +145,9 @@ def test_the_sandbox_is_the_session_user_and_sees_only_its_own_session(
     assert seen["dumpable"] == 0  # no ptrace, no /proc/PID/mem for the session's processes
     assert set(seen["env"]) <= {"PATH", "LANG", "LC_ALL", "HOME"}  # type: ignore[arg-type]
     assert not (tree / "planted").exists()
+    # a write lands as the session user's own writes do: stored as the code owner, no chown
+    wrote = session_sandbox.write(settings, "alice", lambda: (tree / APP / "new.txt").write_text("x"), int)
+    assert wrote == 1 and (tree / APP / "new.txt").stat().st_uid == owner.pw_uid
     checked = world.run("check").stdout
     assert "session sandbox\tpass" in checked and "uid 65534, capabilities 0000000000000000" in checked
     # control: as root, here, the secret and bob's session are right there
