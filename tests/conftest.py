@@ -202,9 +202,10 @@ def make_traversable_dir(prefix: str = "herodev-test-") -> Path:
     """A world's base directory that session users can traverse to its code root.
 
     Not under pytest's basetemp: every pytest run (another engineer's too) resets
-    /tmp/pytest-of-root to 0700, which would lock session users out of a world there.
+    /tmp/pytest-of-root to 0700, which would lock session users out of a world there. Not
+    under /tmp either: a session gets a private /tmp, which would hide a code root there.
     """
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
     os.chmod(base, 0o711)
     return base
 

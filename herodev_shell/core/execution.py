@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from herodev_shell.core import layout, limits, sessions
 from herodev_shell.core.clock import now_iso
@@ -20,8 +21,9 @@ from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings, parse_seconds
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import captured, idmap, namespace, privileges, users
+from herodev_shell.system import btrfs, captured, idmap, namespace, privileges, users
 from herodev_shell.system.runner import Runner
+from herodev_shell.system.subvolinfo import subvolume_info
 
 DEFAULT_CAP = 1 << 20  # bytes kept of each of stdout and stderr (head and tail)
 
@@ -81,10 +83,32 @@ def session_spec(settings: Settings, runner: Runner, name: str, command: list[st
             term=os.environ.get("TERM"),
             lang=os.environ.get("LANG") or "C.UTF-8",
             cgroup_procs=procs,
+            private_tmp=None if runner.dry_run else private_tmp(settings, runner, paths),
         )
     finally:
         if userns_fd is not None:
             os.close(userns_fd)
+
+
+def private_tmp(settings: Settings, runner: Runner, paths: layout.SessionPaths) -> Path | None:
+    """The session's /tmp: a subvolume beside its snapshot, made on first use (older sessions and
+    forks too). Outside the code tree (changes never see it), in the session's quota group (its
+    bytes count as the session's), deleted with the session, seen by no other session."""
+    if paths.tmp.is_dir() and not paths.tmp.is_symlink():
+        return paths.tmp
+    if settings.code_root.resolve().is_relative_to("/tmp"):
+        return None  # a code root under /tmp would vanish under the session's own /tmp
+    try:
+        btrfs.create_subvolume(paths.tmp, runner)
+    except HerodevError:
+        if not paths.tmp.is_dir():  # two enters at once: the other one made it
+            raise
+    os.chmod(paths.tmp, 0o1777)  # the session user and its subordinate ids (containers) write here
+    from herodev_shell.core import checkpoints
+
+    with contextlib.suppress(HerodevError, OSError):
+        checkpoints.join_session_group(settings, runner, paths, [subvolume_info(paths.tmp).treeid])
+    return paths.tmp
 
 
 def _int(value: object) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from herodev_shell.core import sessions_volume
 from herodev_shell.core.checks import FAIL, PASS, WARN, CheckResult
 from herodev_shell.core.disk_use import human_size
 from herodev_shell.core.hoststate import invoking_owner, read_state, write_state
@@ -73,6 +74,9 @@ def check_code_root(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("sessions dir", WARN, f"{settings.sessions_dir} not prepared: run 'herodev init'"))
     else:
         results.append(CheckResult("sessions dir", PASS, str(settings.sessions_dir)))
+        if not sessions_volume.is_own_subvolume(settings):
+            detail = "a plain directory: snapshots of the code root carry every session's metadata"
+            results.append(CheckResult("sessions subvolume", WARN, f"{detail}; 'herodev init' migrates it"))
     return results
 
 
@@ -348,13 +352,20 @@ def _prepare_sessions_dir(settings: Settings, runner: Runner) -> StepResult:
     sessions = settings.sessions_dir
     state = read_state(settings) if sessions.exists() else None
     if state is not None:
+        # Older hosts: a plain directory, so code-root snapshots carried every session's metadata.
+        migrated = sessions_volume.migrate(settings, runner)
+        if migrated:
+            return StepResult("sessions", "planned" if runner.dry_run else "done", migrated)
         return StepResult("sessions", "unchanged", f"{sessions} ready, code owner uid {state.code_owner_uid}")
     owner = invoking_owner()
     if runner.dry_run:
         runner.say(f"would create {sessions} (mode 0700) and record code owner uid {owner.code_owner_uid}")
         return StepResult("sessions", "planned", f"create {sessions}")
     fresh_root = not any(p for p in settings.code_root.iterdir() if p.name != ".sessions")
-    sessions.mkdir(mode=0o700, exist_ok=True)
+    if sessions.exists():
+        sessions_volume.migrate(settings, runner)  # a directory left by an earlier version
+    else:
+        sessions_volume.create(settings, runner)  # its own subvolume: never in a code-root snapshot
     os.chmod(sessions, 0o700)
     if fresh_root:
         # The owner works in the code root: hand them its top directory (only that, never -R).

@@ -21,6 +21,7 @@ from herodev_shell.core.settings import Settings
 from herodev_shell.errors import UsageError
 
 META_SUFFIX = ".json"
+TMP_SUFFIX = ".tmpdir"  # not ".tmp": repair takes those for half-written files
 BASE_SUFFIX = ".base"
 SCAN_SUFFIX = ".scan"
 CHECKPOINTS_SUFFIX = ".checkpoints"
@@ -35,6 +36,7 @@ class SessionPaths:
     scan: Path
     meta: Path
     checkpoints: Path
+    tmp: Path  # the session's private /tmp (its own subvolume, mounted on /tmp inside)
 
 
 def session_paths(settings: Settings, name: str) -> SessionPaths:
@@ -53,6 +55,7 @@ def session_paths(settings: Settings, name: str) -> SessionPaths:
         scan=root / f"{user}{SCAN_SUFFIX}",
         meta=root / f"{user}{META_SUFFIX}",
         checkpoints=root / f"{user}{CHECKPOINTS_SUFFIX}",
+        tmp=root / f"{user}{TMP_SUFFIX}",
     )
 
 

@@ -388,7 +388,7 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
     with exclusive_lock(settings.lock_file, purpose=f"delete {name}", on_wait=runner.say):
         has_meta = paths.meta.exists()
         user = _session_user(paths, has_meta)
-        pieces = [p for p in (paths.snapshot, paths.base, paths.scan) if p.exists()]
+        pieces = [p for p in (paths.snapshot, paths.base, paths.scan, paths.tmp) if p.exists()]
         if not (has_meta or user or pieces or paths.checkpoints.exists()):
             raise NotFound(f"no session named {name!r}", hint=_existing_hint(settings))
         # Its user, or (half deleted) the uid the metadata names while no other user has it.
@@ -420,7 +420,8 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         maybe_fail("delete:after-checkpoints")
         # A subvolume whose quota group is at its limit cannot be deleted (EDQUOT): lift it first.
         quota_mode.release_session(settings, runner, name)
-        for step, piece in (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base)):
+        steps = (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base), ("tmp", paths.tmp))
+        for step, piece in steps:
             if piece.exists():
                 # subvolumes a session user (or podman) made inside would make a plain delete fail
                 btrfs.delete_subvolume_tree(piece, runner)

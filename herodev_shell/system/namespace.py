@@ -40,6 +40,7 @@ class EnterSpec:
     term: str | None = None
     lang: str = "C.UTF-8"
     cgroup_procs: tuple[str, ...] = ()  # the session's cgroup.procs files: joined before anything else
+    private_tmp: Path | None = None  # mounted on /tmp; None: the host's /tmp (a code root under /tmp)
 
 
 def session_env(spec: EnterSpec) -> dict[str, str]:
@@ -60,6 +61,10 @@ def session_env(spec: EnterSpec) -> dict[str, str]:
 def _mount_session(spec: EnterSpec) -> None:
     libc.unshare(libc.CLONE_NEWNS)
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+    if spec.private_tmp is not None:
+        # First: its source lies under the sessions dir, which the snapshot's mount then covers.
+        libc.mount(os.fspath(spec.private_tmp), "/tmp", None, libc.MS_BIND)
+        libc.mount(None, "/tmp", None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_NOSUID | libc.MS_NODEV)
     target = os.fspath(spec.code_root)
     if spec.userns_fd is not None:
         # noatime: reading a file is not a change (it would show in the change stream).
@@ -76,6 +81,10 @@ def _mount_session(spec: EnterSpec) -> None:
     if spec.hide.is_dir():
         flags = libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
         libc.mount("herodev", os.fspath(spec.hide), "tmpfs", flags, "size=4k,nr_inodes=1,mode=0555")
+    # A proc of its own: other users' processes (other sessions', root's, with their command
+    # lines, environments and mount tables) are invisible, not merely unreadable.
+    flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+    libc.mount("proc", "/proc", "proc", flags, "hidepid=invisible")
 
 
 def become(spec: EnterSpec) -> None:
