@@ -121,6 +121,32 @@ def check_sandbox(settings: Settings) -> CheckResult:
     )
 
 
+def check_isolation() -> list[CheckResult]:
+    """What keeps sessions from the operator's terminal and from each other, as this kernel allows."""
+    from herodev_shell.system import namespace
+
+    knob = namespace.legacy_tiocsti()
+    kernel = {"1": "the kernel allows TIOCSTI (dev.tty.legacy_tiocsti=1)", "0": "the kernel refuses TIOCSTI too"}
+    rows = [
+        CheckResult(
+            "session terminal",
+            PASS,
+            f"enter gives each session a new pty in a new session: no session process holds the "
+            f"operator's terminal; {kernel.get(knob, 'TIOCSTI is allowed on a process own terminal')}",
+        )
+    ]
+    if os.geteuid() != 0:
+        rows.append(CheckResult("process privacy", WARN, "not probed: needs root"))
+        return rows
+    failure = namespace.private_proc_support()
+    if failure:
+        detail = f"the kernel refuses /proc with hidepid=invisible ({failure}): enter fails; needs Linux 5.8+"
+        rows.append(CheckResult("process privacy", FAIL, detail))
+    else:
+        rows.append(CheckResult("process privacy", PASS, "sessions get their own /proc with hidepid=invisible"))
+    return rows
+
+
 def check_cgroups(settings: Settings) -> CheckResult:
     """Session limits need cgroup controllers: v2 with memory, cpu and pids, or the v1 ones."""
     from herodev_shell.core import limits
@@ -156,6 +182,7 @@ def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     results.append(check_idmap(settings))
     results.append(check_sandbox(settings))
     results.append(check_cgroups(settings))
+    results += check_isolation()
     results += _session_checks(settings, runner)
     return results
 

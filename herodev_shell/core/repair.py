@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herodev_shell.core.checks import PASS, WARN, CheckResult, Problem
-from herodev_shell.core.layout import BASE_SUFFIX, META_SUFFIX, SCAN_SUFFIX, SessionPaths, missing_pieces, session_paths
+from herodev_shell.core.layout import (
+    BASE_SUFFIX,
+    META_SUFFIX,
+    SCAN_SUFFIX,
+    TMP_SUFFIX,
+    SessionPaths,
+    missing_pieces,
+    session_paths,
+)
 from herodev_shell.core.meta import new_meta, read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings
@@ -33,6 +41,7 @@ SNAPSHOT_WITHOUT_METADATA = "snapshot without metadata"
 BASE_MISSING = "base snapshot missing"
 HALF_DELETED = "half-deleted session"
 LEFTOVER_BASE = "leftover base snapshot"
+LEFTOVER_TMP = "leftover private /tmp"
 STALE_SCAN = "leftover scan snapshot"
 SESSION_MOUNT = "session mount left"
 STALE_LOCK = "stale lock"
@@ -68,6 +77,7 @@ class _Pieces:
     base: bool
     scan: bool
     user: users.User | None
+    tmp: bool = False
 
     def missing(self) -> list[str]:
         return missing_pieces(self.user is not None, self.snapshot, self.base, self.meta)
@@ -89,7 +99,7 @@ def _pieces(settings: Settings) -> list[_Pieces]:
     names: set[str] = set()
     for entry in entries:
         stem = entry
-        for suffix in (META_SUFFIX, BASE_SUFFIX, SCAN_SUFFIX):
+        for suffix in (META_SUFFIX, BASE_SUFFIX, SCAN_SUFFIX, TMP_SUFFIX):
             stem = stem.removesuffix(suffix)
         name = stem[len(prefix) :]
         if stem.startswith(prefix) and not name_problem(name, settings.max_name_length):
@@ -108,6 +118,7 @@ def _pieces(settings: Settings) -> list[_Pieces]:
                 base=_is_subvolume(paths.base),
                 scan=_is_subvolume(paths.scan),
                 user=session_users.get(name),
+                tmp=_is_subvolume(paths.tmp),
             )
         )
     return found
@@ -170,6 +181,8 @@ def _session_problems(piece: _Pieces) -> list[Problem]:
             )
         if piece.base and not piece.meta:
             found.append(Problem(LEFTOVER_BASE, name, str(p.base), "a base without its session", "delete it"))
+        if piece.tmp and not (piece.meta or piece.user or piece.base):
+            found.append(Problem(LEFTOVER_TMP, name, str(p.tmp), "a private /tmp without its session", "delete it"))
     if piece.scan:
         found.append(Problem(STALE_SCAN, name, str(p.scan), "read-only snapshot left by a change scan", "delete it"))
     return found
@@ -306,8 +319,11 @@ def _fix(settings: Settings, runner: Runner, problem: Problem) -> str:
     if kind == STALE_SCAN:
         btrfs.delete_subvolume_tree(paths.scan, runner)
         return f"deleted {paths.scan}"
-    if kind in (HALF_DELETED, USER_WITHOUT_SNAPSHOT, LEFTOVER_BASE):
+    if kind in (HALF_DELETED, USER_WITHOUT_SNAPSHOT, LEFTOVER_BASE, LEFTOVER_TMP):
         done = []
+        if paths.tmp.exists() and _is_subvolume(paths.tmp):
+            btrfs.delete_subvolume_tree(paths.tmp, runner)
+            done.append("private /tmp")
         if kind == HALF_DELETED and checkpoints.remove_all(paths, runner):
             done.append("checkpoints")
         if paths.base.exists() and _is_subvolume(paths.base):
@@ -382,6 +398,7 @@ _ORDER = [
     HALF_DELETED,
     USER_WITHOUT_SNAPSHOT,
     LEFTOVER_BASE,
+    LEFTOVER_TMP,
     STALE_QGROUP,
     STALE_CGROUP,
 ]

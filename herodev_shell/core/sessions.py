@@ -420,7 +420,8 @@ def delete_session(settings: Settings, runner: Runner, name: str, force: bool) -
         maybe_fail("delete:after-checkpoints")
         # A subvolume whose quota group is at its limit cannot be deleted (EDQUOT): lift it first.
         quota_mode.release_session(settings, runner, name)
-        steps = (("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base), ("tmp", paths.tmp))
+        # The private /tmp first: a delete cut short later leaves what repair knows (snapshot, base).
+        steps = (("tmp", paths.tmp), ("scan", paths.scan), ("snapshot", paths.snapshot), ("base", paths.base))
         for step, piece in steps:
             if piece.exists():
                 # subvolumes a session user (or podman) made inside would make a plain delete fail

@@ -183,3 +183,41 @@ def enter(spec: EnterSpec) -> int:
         code, _, message = failure.decode(errors="replace").partition(":")
         raise HerodevError(message, exit_code=int(code) if code.isdigit() else 1)
     return _exit_code(status)
+
+
+def private_proc_support() -> str | None:
+    """Why a /proc with hidepid=invisible cannot be mounted (None: it can), tried for real in a
+    forked child's own mount namespace on a throwaway directory (root only)."""
+    import tempfile
+
+    where = tempfile.mkdtemp(prefix="herodev-proc-probe-")
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(report_r)
+            libc.unshare(libc.CLONE_NEWNS)
+            libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+            flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+            libc.mount("proc", where, "proc", flags, "hidepid=invisible")
+        except OSError as exc:
+            os.write(report_w, (exc.strerror or str(exc)).encode())
+        finally:
+            os._exit(0)
+    os.close(report_w)
+    try:
+        with os.fdopen(report_r, "rb") as report:
+            failure = report.read().decode(errors="replace")
+        os.waitpid(pid, 0)
+    finally:
+        os.rmdir(where)
+    return failure or None
+
+
+def legacy_tiocsti() -> str:
+    """dev.tty.legacy_tiocsti: '1' (TIOCSTI allowed), '0' (refused), '' (the kernel has no such knob)."""
+    try:
+        with open("/proc/sys/dev/tty/legacy_tiocsti") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
