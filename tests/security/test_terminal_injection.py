@@ -72,6 +72,10 @@ def attacked() -> Iterator[tuple[HerodevEnv, dict[str, tuple[str, str]]]]:
             codes[name] = result.returncode
         for name, argv in TERMINAL_COMMANDS:
             outputs[name] = (_on_terminal(world, argv), "")
+        # Long output through the pager (a `tee` that keeps what the pager was given).
+        paged = world.base / "paged.txt"
+        screen = _on_terminal(world, ["diff", "-s", "inj"], lines=5, pager=f"tee {paged}")
+        outputs["paged diff"] = (screen + "\n" + paged.read_text(errors="replace"), "")
         yield world, outputs
 
 
@@ -114,15 +118,15 @@ def _no_crlf() -> None:
     termios.tcsetattr(0, termios.TCSANOW, attrs)
 
 
-def _on_terminal(world: HerodevEnv, argv: list[str]) -> str:
-    env = world.env(TERM="xterm", NO_COLOR="1", PAGER="cat", COLUMNS="100", LINES="30")
+def _on_terminal(world: HerodevEnv, argv: list[str], lines: int = 30, pager: str = "cat") -> str:
+    env = world.env(TERM="xterm", NO_COLOR="1", PAGER=pager, COLUMNS="100", LINES=str(lines))
     child = pexpect.spawn(
         sys.executable,
         ["-m", "herodev_shell", *argv],
         env=env,
         encoding="utf-8",
         timeout=120,
-        dimensions=(30, 100),
+        dimensions=(lines, 100),
         preexec_fn=_no_crlf,
     )
     output = child.read()
@@ -130,7 +134,7 @@ def _on_terminal(world: HerodevEnv, argv: list[str]) -> str:
     return str(output)
 
 
-@pytest.mark.parametrize("command", [name for name, _ in COMMANDS + TERMINAL_COMMANDS])
+@pytest.mark.parametrize("command", [name for name, _ in COMMANDS + TERMINAL_COMMANDS] + ["paged diff"])
 def test_no_raw_control_character_or_forged_line_reaches_the_operator(
     attacked: tuple[HerodevEnv, dict[str, tuple[str, str]]], command: str
 ) -> None:
@@ -152,6 +156,7 @@ def test_the_attack_text_was_really_shown(attacked: tuple[HerodevEnv, dict[str, 
     everything = "".join(out + err for out, err in outputs.values())
     assert "\\e]0;pwned\\x07\\e[2J\\r\\x08\\u202e\\nerror: forged" in everything
     assert "evil" in outputs["changes"][0] and "loose" in outputs["changes"][1]
+    assert outputs["paged diff"][0].count("subject") >= 2  # on the screen and in what the pager got
     assert "evil.example" in outputs["repos"][0] or "evil.example" in outputs["changes --all"][0]
     data = json.loads(outputs["changes --json"][0])
     assert any("\x1b" in row["path"] for row in data)  # JSON keeps the real name, escaped
