@@ -142,6 +142,9 @@ def exec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-e", "--env", metavar="NAME=VALUE", action="append", default=None, help="add to CMD's environment (repeatable)"
     )
+    parser.add_argument(
+        "--no-stdin", action="store_true", help="CMD reads /dev/null even when herodev's stdin is a pipe or file"
+    )
     add_json(parser)
     add_dry_run(parser)
 

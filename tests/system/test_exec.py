@@ -68,6 +68,8 @@ def test_deadline_kills_the_command_and_its_children(world: HerodevEnv) -> None:
 def test_stdin_is_the_callers_pipe(world: HerodevEnv) -> None:
     result = world.run("exec", "ex", "--", "tr", "a-z", "A-Z", input="hello\n", check=True)
     assert result.stdout == "HELLO\n"
+    closed = world.run("exec", "ex", "--no-stdin", "--", "cat", input="not for cat\n", check=True)
+    assert closed.stdout == ""
 
 
 def test_cwd_and_missing_commands(world: HerodevEnv) -> None:

@@ -181,7 +181,14 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int:
     made_dry = ctx.dry_for(args)  # `exec NAME -n -- CMD`: the -n was only seen just now
     try:
         result = execution.exec_in_session(
-            ctx.settings, ctx.runner, args.name, command, timeout, stdin_fd=_stdin_fd(), cwd=args.cwd, env=env
+            ctx.settings,
+            ctx.runner,
+            args.name,
+            command,
+            timeout,
+            stdin_fd=None if args.no_stdin else _stdin_fd(),
+            cwd=args.cwd,
+            env=env,
         )
     finally:
         ctx.restore_dry(made_dry)
