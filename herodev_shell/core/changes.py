@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from herodev_shell.core import layout, repos
 from herodev_shell.core.settings import Settings
@@ -26,6 +26,9 @@ from herodev_shell.system.runner import Runner
 
 FAST, FULL = "change stream", "full scan"
 Progress = Callable[[int, int], None]
+
+if TYPE_CHECKING:
+    from pygit2 import Repository
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def _base_state(base_root: Path | None, relative: str) -> _BaseState | None:
     return _BaseState(head, tips, gitlib.local_branches(repo), set(gitlib.stash_ids(repo)), gitlib.remote_urls(repo))
 
 
-def _new_commits(repo: Any, head: str | None, hide: list[str], limit: int = 10000) -> int:
+def _new_commits(repo: Repository, head: str | None, hide: list[str], limit: int = 10000) -> int:
     import pygit2
 
     if not head:

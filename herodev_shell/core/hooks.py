@@ -22,10 +22,10 @@ import fcntl
 import os
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from herodev_shell.core import execution
+from herodev_shell.core.clock import now_iso
 from herodev_shell.core.repos import find_repository_paths
 from herodev_shell.core.settings import Settings, parse_seconds
 from herodev_shell.errors import HerodevError
@@ -189,7 +189,7 @@ def run_setup_hooks(
 
 
 def _run_one(settings: Settings, runner: Runner, name: str, hook: Hook, timeout: float, handle: object) -> HookResult:
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    started = now_iso()
     _log(handle, f"=== {started} {hook.repo}/{HOOK} in session {name}\n")
     fd = _sealed(hook.content)
     try:

@@ -23,7 +23,10 @@ import bisect
 import os
 import stat
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pygit2 import Index, Repository
 
 # Files under .git whose change cannot alter any path's status except through HEAD, the
 # index or the refs, which are compared directly.
@@ -59,20 +62,15 @@ class BaseStatus:
     full_only: str = ""  # why this repository always needs the full walk ("" = it does not)
 
 
-def _pygit2() -> Any:
-    import pygit2
-
-    return pygit2
-
-
-def full_status(repo: Any) -> dict[str, int]:
+def full_status(repo: Repository) -> dict[str, int]:
     """The exhaustive walk (`changes --full`): every file, every index entry."""
     return {path: int(flags) for path, flags in repo.status(untracked_files="all", ignored=False).items()}
 
 
-def _index_delta(repo: Any, head: str, index: Any) -> dict[str, str]:
+def _index_delta(repo: Repository, head: str, index: Index) -> dict[str, str]:
     """path -> "status:id:mode" for every index entry that differs from the tree of `head`."""
-    pygit2 = _pygit2()
+    import pygit2  # (lazy: heavy, and only where a repository is open)
+
     tree = repo[head].peel(pygit2.Tree)
     found = {}
     for delta in tree.diff_to_index(index).deltas:
@@ -81,7 +79,7 @@ def _index_delta(repo: Any, head: str, index: Any) -> dict[str, str]:
     return found
 
 
-def base_status(repo: Any) -> BaseStatus:
+def base_status(repo: Repository) -> BaseStatus:
     """The base repository's status, and what incremental() compares the session with."""
     if repo.head_is_unborn:
         return BaseStatus("", {}, {}, full_only="no commit yet")
@@ -142,26 +140,27 @@ def _under(ordered: list[str], prefix: str) -> list[str]:
     return ordered[start:end]
 
 
-def _index_under(index: Any, prefix: str) -> list[str]:
+def _index_under(index: Index, prefix: str) -> list[str]:
     """Index entries under prefix, by binary search (the index is sorted by path): O(log n)."""
     low, high = 0, len(index)
     while low < high:
         middle = (low + high) // 2
-        if index[middle].path < prefix:
+        if str(index[middle].path) < prefix:
             low = middle + 1
         else:
             high = middle
-    found = []
-    while low < len(index) and (path := index[low].path).startswith(prefix):
+    found: list[str] = []
+    while low < len(index) and (path := str(index[low].path)).startswith(prefix):
         found.append(path)
         low += 1
     return found
 
 
-def _file_now_directory(repo: Any, index: Any, path: str) -> int:
+def _file_now_directory(repo: Repository, index: Index, path: str) -> int:
     """Status of a path that is a directory in the working tree but a file in the index or in
     HEAD (libgit2's status_file calls it ambiguous): what repo.status() reports for it."""
-    pygit2 = _pygit2()
+    import pygit2  # (lazy: heavy, and only where a repository is open)
+
     fs = pygit2.enums.FileStatus
     try:
         entry = index[path]
@@ -183,10 +182,11 @@ def _file_now_directory(repo: Any, index: Any, path: str) -> int:
     return flags
 
 
-def incremental(repo: Any, base: BaseStatus, changed: list[str]) -> dict[str, int] | None:
+def incremental(repo: Repository, base: BaseStatus, changed: list[str]) -> dict[str, int] | None:
     """The status full_status() would give, from base + the changed paths (relative to the
     repository's working tree, `.git/...` included). None: only the full walk can tell."""
-    pygit2 = _pygit2()
+    import pygit2  # (lazy: heavy, and only where a repository is open)
+
     if base.full_only or repo.head_is_unborn:
         return None
     if any(_rule_change(p) for p in changed):
