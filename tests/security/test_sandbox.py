@@ -322,10 +322,14 @@ def test_reorganize_in_a_session_creates_nothing_through_a_planted_link(
     git("config", "--file", str(repo / ".git/config"), "remote.origin.url", "https://evil.example.net/x/app.git")
     (root / "evil.example.net").symlink_to(victim)
     _own(owner, repo / ".git/config", root / "evil.example.net")
+    before = victim.stat().st_mtime_ns
 
     result = world.run("reorganize", "-s", "mallory", "--json")
     assert "Traceback" not in result.stderr
-    assert list(victim.iterdir()) == []  # nothing created through the link
+    assert list(victim.iterdir()) == []  # nothing created through the link ...
+    # ... not even for a moment: root's old reorganize made victim/x there, failed the rename
+    # across filesystems and removed it again, which left the directory's mtime changed
+    assert victim.stat().st_mtime_ns == before
     assert (repo / ".git").is_dir()  # and the repository stayed where it was
     rows = {r["path"]: r for r in json.loads(result.stdout)}
     assert rows[APP]["status"] in ("failed", "skipped")
