@@ -22,6 +22,7 @@ from herodev_shell.core.layout import (
     TMP_SUFFIX,
     SessionPaths,
     missing_pieces,
+    session_names,
     session_paths,
 )
 from herodev_shell.core.meta import new_meta, read_meta, write_meta
@@ -242,14 +243,29 @@ def _lock_problem(settings: Settings) -> list[Problem]:
     return [Problem(STALE_LOCK, None, str(settings.lock_file), detail, "clear the note")]
 
 
+def _retired_subvolumes(settings: Settings) -> set[int]:
+    """Ids of the snapshots live sessions' rewinds replaced (their metadata keeps them): under
+    simple quotas such a deleted subvolume's group still counts the bytes its checkpoints share,
+    btrfs refuses to destroy it while they exist, and it goes with them. Not stale."""
+    kept: set[int] = set()
+    for name in session_names(settings):
+        retired = (read_meta(session_paths(settings, name)) or {}).get("retired_subvolumes")
+        if isinstance(retired, list):
+            kept |= {i for i in retired if isinstance(i, int) and not isinstance(i, bool)}
+    return kept
+
+
 def _qgroup_problems(settings: Settings, runner: Runner) -> list[Problem]:
     groups = btrfs.qgroups(settings.code_root, runner) or []
-    if any(g.path == "<stale>" for g in groups) and btrfs.cleaner_busy(settings.code_root, runner):
+    stale = [g for g in groups if g.path == "<stale>"]
+    if stale:
+        kept = _retired_subvolumes(settings)
+        stale = [g for g in stale if g.subvolume_id not in kept]
+    if stale and btrfs.cleaner_busy(settings.code_root, runner):
         return []
     return [
         Problem(STALE_QGROUP, None, f"0/{g.subvolume_id}", "quota group of a deleted subvolume", "destroy it")
-        for g in groups
-        if g.path == "<stale>"
+        for g in stale
     ]
 
 

@@ -83,3 +83,28 @@ def test_what_a_checkpoint_keeps_counts_against_the_session(world: HerodevEnv) -
         assert "rc=1" in out and "quota exceeded" in out.lower(), out
     finally:
         world.run("delete", "-f", "held")
+
+
+def stale_qgroup_rows(world: HerodevEnv) -> list[dict[str, object]]:
+    rows = json.loads(world.run("-n", "repair", "--json", check=True).stdout)
+    return [r for r in rows if r["kind"] == "stale quota group"]
+
+
+def test_a_rewound_sessions_replaced_snapshot_is_not_a_stale_quota_group(world: HerodevEnv) -> None:
+    """After a rewind the replaced snapshot's quota group lives on (its bytes are shared with the
+    checkpoints; btrfs refuses to destroy it): repair must not call it stale, or fail on it."""
+    world.run("create", "rew", check=True)
+    try:
+        assert "rc=0" in write_mib(world, "rew", "blob", 2)
+        world.run("checkpoint", "rew", check=True)
+        world.run("rewind", "rew", "1", check=True)
+        subprocess.run(["btrfs", "subvolume", "sync", str(world.code_root)], check=True, timeout=120)
+        groups = subprocess.run(
+            ["btrfs", "qgroup", "show", "--raw", str(world.code_root)], capture_output=True, text=True, check=True
+        ).stdout
+        assert "<stale>" in groups  # the situation under test: the replaced snapshot's group stays
+        assert stale_qgroup_rows(world) == []
+        repaired = world.run("repair")
+        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    finally:
+        world.run("delete", "-f", "rew")
