@@ -340,7 +340,9 @@ def checkpoint_work_reasons(settings: Settings, runner: Runner, name: str) -> li
     reasons = []
     for checkpoint in checkpoints.list_checkpoints(settings, runner, name, sizes=False):
         report = scan(settings, runner, name, end=checkpoint.id)
-        held = [f"{r.path}: {r.summary()}" for r in report.repos]
+        # Only what would be lost: a repository the checkpoint merely shows as touched since
+        # the base (work committed and pushed before it was taken) holds nothing.
+        held = [f"{r.path}: {r.summary()}" for r in report.repos if r.has_changes]
         if report.outside:
             held.append(f"{len(report.outside)} changed path(s) outside any repository")
         if held:

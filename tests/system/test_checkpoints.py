@@ -300,3 +300,23 @@ def test_prune_keeps_a_session_whose_checkpoint_holds_work(gw: tuple[HerodevEnv,
     finally:
         for name in ("heldcp", "emptycp"):
             world.run("delete", "-f", name)
+
+
+def test_a_checkpoint_of_pushed_work_holds_nothing_to_lose(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    """Work committed and pushed before the checkpoint is not held by it: delete without -f
+    goes ahead (it used to refuse with 'checkpoint 1 holds example.com/org/pushed: ;')."""
+    world, owner = gw
+    remote = make_remote(world, "pushed", {"README": "start\n"})
+    repo = "example.com/org/pushed"
+    clone_into_code(world, owner, str(remote), repo)
+    world.run("create", "pushedcp", check=True)
+    try:
+        in_session(world, "pushedcp", f"echo more >> {repo}/README")
+        session_git(world, "pushedcp", repo, "commit", "-qam", "pushed work")
+        world.run("push", "-s", "pushedcp", check=True)
+        world.run("checkpoint", "pushedcp", check=True)
+        deleted = world.run("delete", "pushedcp")
+        assert deleted.returncode == 0, deleted.stderr
+        assert pieces(world, "pushedcp") == []
+    finally:
+        world.run("delete", "-f", "pushedcp")
