@@ -130,6 +130,22 @@ def processes_by_uid() -> dict[int, list[int]]:
             line = status[start + 5 : status.find(b"\n", start + 1)]
             for uid in {int(field) for field in line.split()[:3]}:
                 found.setdefault(uid, []).append(int(entry.name))
+    return _fold_subordinates(found)
+
+
+def _fold_subordinates(found: dict[int, list[int]]) -> dict[int, list[int]]:
+    """A process running as a user's subordinate uid (unshare --map-auto, podman) counts as
+    that user's too: a session with only such processes is still running something."""
+    ranges = [r for r in subids.read(subids.SUBUID) if r.count > 0]
+    if not ranges or not any(uid >= subids.FIRST for uid in found):
+        return found
+    owners = {u.name: u.uid for u in all_users().values()}
+    for uid in [u for u in found if u >= subids.FIRST]:
+        for r in ranges:
+            owner = owners.get(r.owner) if not r.owner.isdigit() else int(r.owner)
+            if owner and r.start <= uid <= r.end and owner != uid:
+                merged = set(found.get(owner, [])) | set(found[uid])
+                found[owner] = sorted(merged)
     return found
 
 

@@ -8,6 +8,7 @@ killed only the session's own uid, and the next session could be given the same 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -87,6 +88,15 @@ def test_delete_without_force_counts_a_process_running_as_a_subordinate_id(
     result = world.run("delete", "sub")
     assert result.returncode == 1, result.stderr
     assert "process(es)" in result.stderr
+
+
+def test_list_counts_a_process_running_as_a_subordinate_id(
+    survivor_world: tuple[HerodevEnv, list[tuple[int, int]]],
+) -> None:
+    """prune keeps sessions with processes: it must see this one (list and prune share the count)."""
+    world, _ = survivor_world
+    listed = {s["name"]: s for s in json.loads(world.run("list", "--json", check=True).stdout)}
+    assert listed["sub"]["processes"] >= 1
 
 
 def test_delete_force_kills_processes_running_as_subordinate_ids(
