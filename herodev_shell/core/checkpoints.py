@@ -200,7 +200,8 @@ def take(settings: Settings, runner: Runner, paths: layout.SessionPaths, label: 
     # The metadata first: fsynced before the snapshot, it rides along with the commit the
     # snapshot forces anyway (after it, the fsync cost a commit of its own: ~10 ms at 100,000
     # files). A checkpoint is listed only when both exist; either half alone is repair's.
-    atomic_write_text(_meta_path(paths, ident), json.dumps(meta, indent=2) + "\n")
+    # (no directory fsync: the snapshot's commit makes the rename durable)
+    atomic_write_text(_meta_path(paths, ident), json.dumps(meta, indent=2) + "\n", 0o600, sync_dir=False)
     try:
         maybe_fail("checkpoint:after-metadata")
         _snapshot_into_group(settings, runner, paths, ident)

@@ -14,11 +14,13 @@ def rename_noreplace(source: Path, target: Path) -> None:
     libc.rename_noreplace(source, target)
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, mode: int = 0o644, sync_dir: bool = True) -> None:
     """Replace path with text, all or nothing, and durably (file and directory fsynced).
 
     The temporary file sits next to path as `.NAME.PID.tmp` (repair finds such leftovers of a
-    crash) and is removed when anything fails, a full disk included.
+    crash) and is removed when anything fails, a full disk included. sync_dir=False: the caller
+    forces a btrfs transaction commit right after (a snapshot does), which makes the rename
+    durable; the directory fsync would cost a commit of its own.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
@@ -36,7 +38,8 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:
