@@ -283,3 +283,25 @@ def test_changes_without_a_session_reads_the_code_root(gw: tuple[HerodevEnv, pwd
         assert "+operator edit" in world.run("diff", check=True).stdout
     finally:
         git("checkout", "--", "README", cwd=repo)
+
+
+def test_changes_in_a_pipe_is_one_line_per_repository(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    """What else a repository has (new commits, branches, an error) is its last column in a
+    pipe, never a line of its own that `cut -f1` or `grep` takes for a record; a repository
+    that cannot be read has an unknown branch, not "(detached)"."""
+    world, _ = gw
+    world.run("create", "piped", check=True)
+    try:
+        make_change(world, "piped", "commit")
+        make_change(world, "piped", "branch")
+        in_session(world, "piped", "cd example.com/org/untouched && git config include.path /etc/shadow")
+        lines = world.run("changes", "-s", "piped", check=True).stdout.splitlines()
+        assert lines[0].split("\t")[-1] == "other"
+        records = {line.split("\t")[0]: line.split("\t") for line in lines[1:]}
+        assert all(len(fields) == len(lines[0].split("\t")) for fields in records.values()), lines
+        assert set(records) == {f"example.com/org/{k}" for k in ("commit", "branch", "untouched")}, lines
+        assert "1 new commit(s)" in records["example.com/org/commit"][-1]
+        assert "branch feature" in records["example.com/org/branch"][-1]
+        assert records["example.com/org/untouched"][1] == "?" and records["example.com/org/untouched"][-1]
+    finally:
+        world.run("delete", "-f", "piped")

@@ -7,7 +7,7 @@ import dataclasses
 import os
 from typing import Any
 
-from herodev_shell.cli.commands.repo_cmds import changes_dict, progress_bar, tree_session
+from herodev_shell.cli.commands.repo_cmds import branch_text, changes_dict, progress_bar, tree_session
 from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.render import Renderer
 from herodev_shell.core import changes, delivery
@@ -66,7 +66,7 @@ def _other(change: changes.RepoChange) -> str:
 
 def _change_row(change: changes.RepoChange) -> dict[str, Any]:
     row = changes_dict(change)
-    row["branch"] = change.branch or "(detached)"
+    row["branch"] = branch_text(change)
     row["other"] = _other(change)
     return row
 
@@ -176,13 +176,16 @@ def run_changes(ctx: AppContext, args: argparse.Namespace) -> int:
     scope = _scope(ctx, session)
     if session is None and report.repos:
         out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
+    # In a pipe every record is one line: what else a repository has is its last column
+    # (on a terminal it follows the table, where 80 columns are few).
+    piped = not out.json_mode and not out.is_tty()
     out.records(
         [changes_dict(c) for c in report.repos],
         [_change_row(c) for c in report.repos],
-        CHANGE_COLUMNS,
+        [*CHANGE_COLUMNS, ("other", "other")] if piped else CHANGE_COLUMNS,
         empty=f"no changes {scope}",
     )
-    if not out.json_mode:
+    if not out.json_mode and not piped:
         for change in report.repos:
             if other := _other(change):
                 out.message(f"  {change.path}: {other}")

@@ -66,10 +66,17 @@ def progress_bar(ctx: AppContext, label: str, json_flag: bool) -> Iterator[Calla
             state["bar"].stop()
 
 
+def branch_text(change: changes.RepoChange) -> str:
+    """No branch reads "(detached)" only when the repository could be read; else it is unknown."""
+    if change.branch:
+        return change.branch
+    return "?" if change.error else "(detached)"
+
+
 def repo_row(change: changes.RepoChange) -> dict[str, Any]:
     row = changes_dict(change)
     row["state"] = change.summary() or "clean"
-    row["branch"] = change.branch or "(detached)"
+    row["branch"] = branch_text(change)
     return row
 
 
