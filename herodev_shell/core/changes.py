@@ -112,7 +112,13 @@ def _base_state(base_root: Path | None, relative: str) -> _BaseState | None:
         repo = gitlib.open_repo(workdir, base_root)
     except (HerodevError, OSError):
         return None
+    return _state_of(repo)
+
+
+def _state_of(repo: Any) -> _BaseState:
     import pygit2
+
+    from herodev_shell.system import gitlib
 
     tips = []
     for name in repo.references:
@@ -120,6 +126,15 @@ def _base_state(base_root: Path | None, relative: str) -> _BaseState | None:
             tips.append(str(repo.references[name].resolve().target))
     head = None if repo.head_is_unborn else str(repo.head.target)
     return _BaseState(head, tips, gitlib.local_branches(repo), set(gitlib.stash_ids(repo)), gitlib.remote_urls(repo))
+
+
+def _cached_state(status: BaseStatus) -> _BaseState | None:
+    """_base_state from the cached base status (the base never changes): no base repository opened."""
+    if not status.present:
+        return None
+    return _BaseState(
+        status.head or None, list(status.tips), dict(status.branches), set(status.stashes), dict(status.remotes)
+    )
 
 
 def _new_commits(repo: Repository, head: str | None, hide: list[str], limit: int = 10000) -> int:
@@ -169,7 +184,7 @@ def _inspect(
         flags = gitstatus.incremental(repo, base_status, changed)
     counts = gitlib.count_flags(flags.values()) if flags is not None else gitlib.status_counts(repo)
     ahead, behind = gitlib.ahead_behind(repo, info.upstream)
-    base = _base_state(base_root, relative)
+    base = _cached_state(base_status) if base_status is not None else _base_state(base_root, relative)
     commits, stashes = 0, len(gitlib.stash_ids(repo))
     branches: tuple[str, ...] = ()
     changed_remotes: tuple[str, ...] = ()
@@ -283,14 +298,24 @@ def _inside_repository(relative: str, paths: list[str]) -> list[str]:
 
 
 def _base_status_of(base: Path, relative: str) -> BaseStatus:
+    from dataclasses import replace
+
     from herodev_shell.system import gitlib, gitstatus
 
     try:
         workdir = base if relative == "." else gitlib.safe_join(base, relative)
         repo = gitlib.open_repo(workdir, base)
     except (HerodevError, OSError):
-        return BaseStatus("", {}, {}, full_only="not in the base")
-    return gitstatus.base_status(repo)
+        return BaseStatus("", {}, {}, full_only="not in the base", present=False)
+    state = _state_of(repo)
+    return replace(
+        gitstatus.base_status(repo),
+        head=state.head or "",
+        tips=state.tips,
+        branches=state.branches,
+        stashes=sorted(state.stashes),
+        remotes=state.remotes,
+    )
 
 
 def base_statuses(settings: Settings, session: str, base: Path, targets: list[str]) -> dict[str, BaseStatus]:

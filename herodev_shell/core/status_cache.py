@@ -11,6 +11,7 @@ so what is cached came from the code root as it was, not from anything a session
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from herodev_shell.system.gitstatus import BaseStatus
 from herodev_shell.system.subvolinfo import subvolume_info
 
 DIR_NAME = ".status-cache"
+SUFFIX = ".v2.json"  # the layout of BaseStatus; files of another layout are dropped
 
 
 def _file(settings: Settings, base: Path) -> Path | None:
@@ -27,20 +29,16 @@ def _file(settings: Settings, base: Path) -> Path | None:
         info = subvolume_info(base)
     except OSError:
         return None
-    return settings.sessions_dir / DIR_NAME / f"{info.treeid}-{info.generation}.json"
+    return settings.sessions_dir / DIR_NAME / f"{info.treeid}-{info.generation}{SUFFIX}"
 
 
 def _decode(raw: object) -> BaseStatus | None:
-    if not isinstance(raw, dict):
+    from herodev_shell.system.sandbox import BadAnswer, decode
+
+    try:
+        return decode(BaseStatus, raw)  # type: ignore[no-any-return]
+    except BadAnswer:
         return None
-    head, entries, staged, full_only = (raw.get(k) for k in ("head", "entries", "staged", "full_only"))
-    if not (isinstance(head, str) and isinstance(entries, dict) and isinstance(staged, dict)):
-        return None
-    if not all(isinstance(k, str) and isinstance(v, int) for k, v in entries.items()):
-        return None
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in staged.items()):
-        return None
-    return BaseStatus(head, entries, staged, full_only if isinstance(full_only, str) else "")
 
 
 def load(settings: Settings, base: Path) -> dict[str, BaseStatus]:
@@ -70,10 +68,7 @@ def store(settings: Settings, base: Path, fresh: dict[str, BaseStatus]) -> None:
         path.parent.mkdir(mode=0o700, exist_ok=True)
         known = load(settings, base)
         known.update(fresh)
-        data = {
-            r: {"head": s.head, "entries": s.entries, "staged": s.staged, "full_only": s.full_only}
-            for r, s in known.items()
-        }
+        data = {r: dataclasses.asdict(s) for r, s in known.items()}
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
@@ -88,7 +83,7 @@ def _sweep(settings: Settings, directory: Path) -> None:
     for name in layout.session_names(settings):
         with contextlib.suppress(OSError):
             info = subvolume_info(layout.session_paths(settings, name).base)
-            alive.add(f"{info.treeid}-{info.generation}.json")
+            alive.add(f"{info.treeid}-{info.generation}{SUFFIX}")
     for entry in os.scandir(directory):
         if entry.name.endswith(".json") and entry.name not in alive:
             with contextlib.suppress(OSError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,6 +60,13 @@ class BaseStatus:
     entries: dict[str, int]  # path -> libgit2 status flags (untracked files listed one by one)
     staged: dict[str, str]  # path -> "status:id:mode" of each base-HEAD-tree -> index delta
     full_only: str = ""  # why this repository always needs the full walk ("" = it does not)
+    # What the session's new work is measured against (core/changes.py), so a scan never
+    # opens the base repository again: absent from the base, or its refs as they were.
+    present: bool = True
+    tips: list[str] = field(default_factory=list)  # every ref's commit
+    branches: dict[str, str] = field(default_factory=dict)
+    stashes: list[str] = field(default_factory=list)
+    remotes: dict[str, str] = field(default_factory=dict)
 
 
 def full_status(repo: Repository) -> dict[str, int]:
