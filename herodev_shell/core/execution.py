@@ -96,8 +96,8 @@ def private_tmp(settings: Settings, runner: Runner, paths: layout.SessionPaths) 
     bytes count as the session's), deleted with the session, seen by no other session."""
     if paths.tmp.is_dir() and not paths.tmp.is_symlink():
         return paths.tmp
-    if settings.code_root.resolve().is_relative_to("/tmp"):
-        return None  # a code root under /tmp would vanish under the session's own /tmp
+    if layout.host_tmp_shared(settings):
+        return None  # a code root under /tmp would vanish under the session's own /tmp (check warns)
     try:
         btrfs.create_subvolume(paths.tmp, runner)
     except HerodevError:

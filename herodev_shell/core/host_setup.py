@@ -121,8 +121,9 @@ def check_sandbox(settings: Settings) -> CheckResult:
     )
 
 
-def check_isolation() -> list[CheckResult]:
+def check_isolation(settings: Settings) -> list[CheckResult]:
     """What keeps sessions from the operator's terminal and from each other, as this kernel allows."""
+    from herodev_shell.core.layout import host_tmp_shared
     from herodev_shell.system import namespace
 
     knob = namespace.legacy_tiocsti()
@@ -144,6 +145,14 @@ def check_isolation() -> list[CheckResult]:
         rows.append(CheckResult("process privacy", FAIL, detail))
     else:
         rows.append(CheckResult("process privacy", PASS, "sessions get their own /proc with hidepid=invisible"))
+    if host_tmp_shared(settings):
+        detail = (
+            f"the code root {settings.code_root} is under /tmp, so sessions keep the host's /tmp "
+            "(shared with every other session): move the code root out of /tmp"
+        )
+        rows.append(CheckResult("session /tmp", WARN, detail))
+    else:
+        rows.append(CheckResult("session /tmp", PASS, "each session gets its own /tmp, a subvolume by its snapshot"))
     return rows
 
 
@@ -182,7 +191,7 @@ def run_checks(settings: Settings, runner: Runner) -> list[CheckResult]:
     results.append(check_idmap(settings))
     results.append(check_sandbox(settings))
     results.append(check_cgroups(settings))
-    results += check_isolation()
+    results += check_isolation(settings)
     results += _session_checks(settings, runner)
     return results
 

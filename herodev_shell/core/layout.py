@@ -59,6 +59,12 @@ def session_paths(settings: Settings, name: str) -> SessionPaths:
     )
 
 
+def host_tmp_shared(settings: Settings) -> bool:
+    """Whether sessions must keep the host's /tmp: a code root under /tmp would vanish under a
+    private one (enter, exec and hooks then share /tmp with the host and every other session)."""
+    return settings.code_root.resolve().is_relative_to("/tmp")
+
+
 def session_names(settings: Settings) -> list[str]:
     """Names of sessions that have metadata, sorted; one directory read, fine for thousands."""
     prefix = settings.user_prefix

@@ -95,3 +95,16 @@ def test_migrate_copies_existing_files_into_btrfs(hd_env: HerodevEnv) -> None:
     hd_env.run("-f", "init", "--no-packages", "--migrate", check=True)
     assert is_subvolume(hd_env.code_root)
     assert (hd_env.code_root / "org" / "repo" / "f").read_text() == "data"
+
+
+def test_check_warns_when_sessions_must_share_the_hosts_tmp(hd_env: HerodevEnv) -> None:
+    """A code root under /tmp cannot get a private /tmp per session (it would vanish under it):
+    herodev then quietly keeps the host's /tmp, so check must say so."""
+
+    def row(**env: str) -> dict[str, str]:
+        rows = json.loads(hd_env.run("check", "--json", **env).stdout)
+        return next(r for r in rows if r["name"] == "session /tmp")
+
+    assert row()["status"] == "pass"  # the test world lives under /var/tmp
+    shared = row(HERODEV_CODE_ROOT="/tmp/herodev-nowhere/code")
+    assert shared["status"] == "warn" and "/tmp/herodev-nowhere/code" in shared["detail"]
