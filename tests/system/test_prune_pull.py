@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pwd
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +66,10 @@ def test_prune_deletes_only_idle_sessions_without_work(gworld) -> None:
         log = {"HERODEV_AUDIT_LOG": str(world.base / "prune-audit.jsonl")}
         dry = world.run("prune", "--dry-run", "--json", check=True, **log)
         planned = {o["name"]: o for o in json.loads(dry.stdout)}
+        # the table's times read as every table's (UTC, no ISO 'T' or offset)
+        table = world.run("prune", "--dry-run", check=True, **log).stdout.splitlines()
+        assert table[0].split("\t")[2] == "last used" and len(table) == 5, table
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line.split("\t")[2]) for line in table[1:]), table
         assert planned["idle"]["action"] == "would delete"
         assert (world.sessions_dir / world.user("idle")).exists()
         done = {o["name"]: o for o in json.loads(world.run("prune", "--json", check=True, **log).stdout)}

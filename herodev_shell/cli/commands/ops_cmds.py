@@ -103,7 +103,8 @@ def run_prune(ctx: AppContext, args: argparse.Namespace) -> int:
     older_than = prune_pull.parse_age(args.older_than)
     outcomes = prune_pull.prune(ctx.settings, ctx.runner, older_than)
     out = ctx.out(args.json)
-    out.records(outcomes, [o.__dict__ for o in outcomes], PRUNE_COLUMNS, empty="no sessions")
+    rows = [o.__dict__ | {"last_used": short_time(o.last_used) if o.last_used else ""} for o in outcomes]
+    out.records(outcomes, rows, PRUNE_COLUMNS, empty="no sessions")
     return 0
 
 
