@@ -14,6 +14,7 @@ The SDK is imported only here, when `mcp` runs: other commands never pay for it.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,20 @@ INSTRUCTIONS = (
     "root (or absolute under it). delete and rewind need confirm=true."
 )
 WRITE_SCRIPT = 'cat > "$1"'  # sh -c WRITE_SCRIPT herodev-write PATH, content on stdin
+
+
+# The core's hints name shell commands; an agent has tools and arguments instead.
+_MCP_WORDS = (
+    (re.compile(r"'herodev (?:delete|rewind) -f [^']*'"), "force=true"),
+    (re.compile(r"'herodev list'"), "the list_sessions tool"),
+    (re.compile(r"'herodev checkpoints [^']*'"), "the list_checkpoints tool"),
+)
+
+
+def mcp_phrasing(hint: str) -> str:
+    for pattern, words in _MCP_WORDS:
+        hint = pattern.sub(words, hint)
+    return hint
 
 
 class Tools:
@@ -59,7 +74,7 @@ class Tools:
                 result = to_plain(work())
             except HerodevError as exc:
                 self._audit(tool, session, exc.message)
-                text = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+                text = exc.message + (f" (hint: {mcp_phrasing(exc.hint)})" if exc.hint else "")
                 raise ToolError(text) from None
             except Exception as exc:
                 self._audit(tool, session, f"internal error: {type(exc).__name__}")

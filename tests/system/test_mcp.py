@@ -103,6 +103,7 @@ def test_an_agent_drives_a_session_from_create_to_delete(mw: tuple[HerodevEnv, p
     assert "confirm=true" in seen["unconfirmed"]
     # pushed work is safe, but checkpoint 1 still holds the uncommitted file: delete refuses
     assert "checkpoint 1 holds" in seen["refused"]
+    assert "force=true" in seen["refused"] and "herodev delete" not in seen["refused"]  # an agent's words
     assert seen["delete"]["deleted"]["checkpoints"] == ["1"]
     assert seen["list"]["sessions"] == []
     assert not session_dir(world, "agent").exists()
