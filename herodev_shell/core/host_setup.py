@@ -136,7 +136,7 @@ def check_isolation(settings: Settings) -> list[CheckResult]:
             f"operator's terminal; {kernel.get(knob, 'TIOCSTI is allowed on a process own terminal')}",
         )
     ]
-    if os.geteuid() != 0:
+    if not privileges.is_root():
         rows.append(CheckResult("process privacy", WARN, "not probed: needs root"))
         return rows
     failure = namespace.private_proc_support()
