@@ -220,7 +220,9 @@ def big_repository(path: Path, files: int) -> None:
         (directory / f"f{index % 100:02d}.txt").write_text(f"file {index}\n")
     git("init", "-q", str(path))
     git("add", "-A", cwd=path)
-    git("commit", "-qm", "tree", cwd=path)
+    # no automatic gc in the background (it would pack while we measure): pack it now
+    git("-c", "gc.auto=0", "-c", "maintenance.auto=false", "commit", "-qm", "tree", cwd=path)
+    git("gc", "-q", cwd=path)
 
 
 def repositories(code: Path) -> list[str]:
