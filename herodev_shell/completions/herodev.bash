@@ -25,7 +25,7 @@ _herodev_spec() {
         rewind) opts='-h --help -f --force --json -n --dry-run'; vals=''; pos='sessions ' ;;
         fork) opts='-h --help --from --no-setup --json -n --dry-run'; vals=--from=; pos='sessions ' ;;
         limit) opts='-h --help --fleet --memory --cpus --tasks --json -n --dry-run'; vals='--memory=sizes --cpus= --tasks='; pos=sessions ;;
-        exec) opts='-h --help --timeout -C --cwd -e --env --json -n --dry-run'; vals='--timeout= -C=files --cwd=files -e= --env='; pos='sessions rest*' ;;
+        exec) opts='-h --help --timeout -C --cwd -e --env --no-stdin --json -n --dry-run'; vals='--timeout= -C=files --cwd=files -e= --env='; pos='sessions rest*' ;;
         setup) opts='-h --help --json -n --dry-run'; vals=''; pos=sessions ;;
         mcp) opts='-h --help'; vals=''; pos='' ;;
         menu) opts='-h --help'; vals=''; pos='' ;;
