@@ -15,7 +15,7 @@ from pathlib import Path
 from herodev_shell.core import layout
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import quotas
+from herodev_shell.system import btrfs, quotas
 from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 from herodev_shell.system.subvolinfo import subvolume_info
@@ -138,12 +138,24 @@ def sweep_groups(settings: Settings, runner: Runner) -> int:
     root = settings.code_root
     if quotas.mode(root) == OFF:
         return 0
-    swept = 0
+    swept = _drop_empty_stale(root, runner)
     for ident in quotas.level1_groups(root):
         # btrfs drops a deleted subvolume's own group once its cleaner is done with it
         if quotas.usage(root, 0, ident) is None and quotas.destroy_group(root, ident, runner):
             swept += 1
     return swept
+
+
+def _drop_empty_stale(root: Path, runner: Runner) -> int:
+    """Destroy the groups of deleted, cleaned subvolumes that count nothing any more. A snapshot
+    a rewind replaced leaves one (btrfs keeps it while checkpoints share its bytes, then keeps
+    it empty), and as a member of the session groups it keeps them from being swept too."""
+    dropped = 0
+    for group in btrfs.qgroups(root, runner) or []:
+        if group.path == "<stale>" and group.referenced == 0 and group.exclusive == 0:
+            command = ["btrfs", "qgroup", "destroy", f"0/{group.subvolume_id}", str(root)]
+            dropped += runner.run(command, check=False).ok
+    return dropped
 
 
 # --- figures --------------------------------------------------------------------------------

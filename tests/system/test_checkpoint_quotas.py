@@ -108,3 +108,31 @@ def test_a_rewound_sessions_replaced_snapshot_is_not_a_stale_quota_group(world: 
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     finally:
         world.run("delete", "-f", "rew")
+
+
+def qgroup_ids(world: HerodevEnv) -> set[str]:
+    out = subprocess.run(
+        ["btrfs", "qgroup", "show", "--raw", str(world.code_root)], capture_output=True, text=True, check=True
+    ).stdout
+    return {line.split()[0] for line in out.splitlines() if line[:1].isdigit()}
+
+
+def test_a_deleted_rewound_session_leaves_no_quota_groups(world: HerodevEnv) -> None:
+    """A rewind retires a snapshot whose group outlives it (empty once the checkpoints go); after
+    the session is deleted the next delete's sweep removes that group and the session groups it
+    kept alive, so no quota group piles up per rewind."""
+    world.run("create", "gone", check=True)
+    try:
+        assert "rc=0" in write_mib(world, "gone", "blob", 1)
+        before = rootid(session_dir(world, "gone"))
+        world.run("checkpoint", "gone", check=True)
+        world.run("rewind", "gone", "1", check=True)
+        after = rootid(session_dir(world, "gone"))
+    finally:
+        world.run("delete", "-f", "gone", check=True)
+    subprocess.run(["btrfs", "subvolume", "sync", str(world.code_root)], check=True, timeout=120)
+    ours = {f"0/{before}", f"1/{before}", f"1/{after}"}
+    assert f"0/{before}" in qgroup_ids(world)  # the retired snapshot's empty group: what must go
+    world.run("create", "next", check=True)
+    world.run("delete", "-f", "next", check=True)  # its sweep
+    assert not ours & qgroup_ids(world), qgroup_ids(world)
