@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from herodev_shell.system.locking import exclusive_lock
 from herodev_shell.system.runner import Runner
 
 SUBUID = Path("/etc/subuid")
+# Machine-wide, not per code root: two herodev instances (or test worlds) with their own code
+# roots share /etc/subuid, and a read-then-usermod by each handed both users the same range.
+LOCK = Path("/run/lock/herodev-subids.lock")
 SUBGID = Path("/etc/subgid")
 RANGE_SIZE = 65536
 FIRST = 100000  # login.defs' SUB_UID_MIN default
@@ -70,14 +74,15 @@ def ensure(
     process of a deleted session, in a user namespace, would otherwise own the new session's files).
     """
     found = []
-    for (path, flag), in_use in zip(((SUBUID, "--add-subuids"), (SUBGID, "--add-subgids")), held, strict=True):
-        mine = ranges_of(user, uid, path)
-        if not mine:
-            busy = [IdRange("", i, 1) for i in in_use if i >= FIRST]
-            start = free_start(read(path) + busy)
-            runner.run(["usermod", flag, f"{start}-{start + RANGE_SIZE - 1}", user])
-            mine = [IdRange(user, start, RANGE_SIZE)]
-        found.append(mine[0])
+    with exclusive_lock(LOCK, purpose="subordinate ids"):
+        for (path, flag), in_use in zip(((SUBUID, "--add-subuids"), (SUBGID, "--add-subgids")), held, strict=True):
+            mine = ranges_of(user, uid, path)
+            if not mine:
+                busy = [IdRange("", i, 1) for i in in_use if i >= FIRST]
+                start = free_start(read(path) + busy)
+                runner.run(["usermod", flag, f"{start}-{start + RANGE_SIZE - 1}", user])
+                mine = [IdRange(user, start, RANGE_SIZE)]
+            found.append(mine[0])
     return found[0], found[1]
 
 
