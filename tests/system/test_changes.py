@@ -98,7 +98,8 @@ def test_each_kind_of_change_is_detected(gw: tuple[HerodevEnv, pwd.struct_passwd
     assert "new file mode" in diff and "+x" in diff  # untracked content is shown
     stat = world.run("diff", "-s", "kinds", "--stat", f"{org}/modified", check=True).stdout
     assert "README" in stat and "+more" not in stat and "untracked" not in stat
-    assert "README\t1\t0" in stat.splitlines()  # in a pipe: file, added, deleted, tab-separated
+    # in a pipe: repository, block, file, added, deleted, tab-separated
+    assert f"{org}/modified\tnot staged\tREADME\t1\t0" in stat.splitlines()
     numbers = json.loads(world.run("diff", "-s", "kinds", "--stat", "--json", f"{org}/modified", check=True).stdout)
     assert numbers["repos"][0]["unstaged"] == [{"path": "README", "added": 1, "deleted": 0}]  # numbers, not text
     committed = json.loads(world.run("diff", "-s", "kinds", "--stat", "--json", f"{org}/commit", check=True).stdout)
@@ -305,3 +306,25 @@ def test_changes_in_a_pipe_is_one_line_per_repository(gw: tuple[HerodevEnv, pwd.
         assert records["example.com/org/untouched"][1] == "?" and records["example.com/org/untouched"][-1]
     finally:
         world.run("delete", "-f", "piped")
+
+
+def test_diff_stat_in_a_pipe_is_one_table_of_whole_records(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    """Each file a line naming its repository and block: no '===' headings, per-block headers or
+    totals between records (what a terminal gets), so awk can sum a column."""
+    world, _ = gw
+    world.run("create", "statpipe", check=True)
+    try:
+        make_change(world, "statpipe", "commit")
+        make_change(world, "statpipe", "modified")
+        lines = world.run("diff", "--stat", "-s", "statpipe", check=True).stdout.splitlines()
+        assert lines[0].split("\t") == ["repository", "block", "file", "added", "deleted"]
+        records = [line.split("\t") for line in lines[1:]]
+        assert all(len(r) == 5 for r in records), lines
+        blocks = {(r[0], "commit" if r[1].startswith("commit ") else r[1], r[2]) for r in records}
+        assert blocks == {
+            ("example.com/org/commit", "commit", "README"),
+            ("example.com/org/modified", "not staged", "README"),
+        }
+        assert sum(int(r[3]) for r in records) == 2
+    finally:
+        world.run("delete", "-f", "statpipe")

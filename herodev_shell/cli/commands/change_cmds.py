@@ -127,6 +127,34 @@ def _print_stat(out: Renderer, title: str, text: str) -> None:
     out.message(f"{len(rows)} file(s) changed, {added} insertion(s)(+), {deleted} deletion(s)(-)")
 
 
+PIPED_STAT_COLUMNS: list[tuple[str, str] | tuple[str, str, str]] = [
+    ("repo", "repository"),
+    ("block", "block"),
+    ("path", "file"),
+    ("added", "added", "number"),
+    ("deleted", "deleted", "number"),
+]
+
+
+def _stat_records(out: Renderer, report: changes.DiffReport) -> None:
+    """diff --stat in a pipe: one table, a line per file with its repository and block
+    ('staged', 'not staged', 'commit ID'), so grep, cut and awk see whole records."""
+    rows = []
+    for repo in report.repos:
+        if repo.error:
+            out.note(f"{repo.path}: {repo.error}")
+        blocks = [("staged", repo.staged), ("not staged", repo.unstaged)]
+        blocks += [(f"commit {c.id[:12]}", c.text) for c in repo.commits]
+        for block, text in blocks:
+            for row in stat_rows(text or ""):
+                added = "-" if row["added"] is None else row["added"]
+                deleted = "-" if row["deleted"] is None else row["deleted"]
+                rows.append(row | {"repo": repo.path, "block": block, "added": added, "deleted": deleted})
+    out.table(rows, PIPED_STAT_COLUMNS, empty="no changed files in the repositories")
+    for path in report.outside:
+        out.note(f"changed outside any repository: {path}")
+
+
 def _stat_numbers(report: changes.DiffReport) -> dict[str, Any]:
     """diff --stat --json: per block a list of {path, added, deleted} (null: binary), not text."""
     from herodev_shell.cli.render import to_plain
@@ -209,6 +237,9 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int:
         return 0
     if session is None:
         out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
+    if args.stat and not out.is_tty():
+        _stat_records(out, report)
+        return 0
     block = _print_stat if args.stat else _print_block
     for repo in report.repos:
         out.message(f"=== {repo.path} ({repo.branch or 'detached'})", style="bold")
