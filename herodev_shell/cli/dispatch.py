@@ -56,6 +56,8 @@ def audit_command(
         return
     if args is None or exit_code == EXIT_USAGE:
         return  # -h, or a usage error: nothing ran, so there is nothing to record
+    if spec.only_shows is not None and spec.only_shows(args):
+        return  # asked to change nothing (`limit NAME` shows the limits)
     ok = exit_code == 0 and failure is None
     session = parsers.session_of(spec, args, ctx.current_session)
     error = None if ok else (failure or f"exit status {exit_code}")

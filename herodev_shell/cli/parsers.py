@@ -359,6 +359,9 @@ class CommandSpec:
     # -n/--dry-run of its own; None: whenever it changes something. Commands that change
     # nothing the audit counts (limit, exec, setup) still honour a dry run and take -n too.
     dry_run: bool | None = None
+    # A command that changes something only when given what to change (`limit NAME` alone
+    # shows the limits): true for such a run, which then gets no audit line.
+    only_shows: Callable[[argparse.Namespace], bool] | None = None
 
     @property
     def takes_dry_run(self) -> bool:
@@ -453,6 +456,7 @@ COMMANDS: dict[str, CommandSpec] = {
         changes=True,
         session_arg=_NAME,
         dry_run=True,
+        only_shows=lambda args: all(getattr(args, key, None) is None for key in ("memory", "cpus", "tasks")),
     ),
     "exec": CommandSpec(
         SESSIONS_CATEGORY,

@@ -166,3 +166,12 @@ def test_a_command_that_failed_while_acting_is_audited(tmp_path, monkeypatch) ->
     assert dispatch.run_argv(_ctx(tmp_path), ["delete", "x"]) == 1
     line = json.loads((tmp_path / "audit.jsonl").read_text())
     assert line["command"] == "delete" and line["outcome"] == "failed" and line["session"] == "x"
+
+
+@pytest.mark.parametrize(("words", "audited"), [(["limit", "x"], False), (["limit", "x", "--tasks", "100"], True)])
+def test_limit_that_only_shows_is_not_audited(tmp_path, monkeypatch, words: list[str], audited: bool) -> None:  # type: ignore[no-untyped-def]
+    from herodev_shell.cli import dispatch
+
+    monkeypatch.setattr(commands, "load", lambda name: lambda ctx, args: 0)
+    assert dispatch.run_argv(_ctx(tmp_path), words) == 0
+    assert (tmp_path / "audit.jsonl").exists() is audited  # `limit NAME` alone shows the limits
