@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from herodev_shell.core.settings import Settings
+from herodev_shell.system.fsops import atomic_write_text
 from herodev_shell.system.gitstatus import BaseStatus
 from herodev_shell.system.subvolinfo import subvolume_info
 
@@ -69,9 +70,7 @@ def store(settings: Settings, base: Path, fresh: dict[str, BaseStatus]) -> None:
         known = load(settings, base)
         known.update(fresh)
         data = {r: dataclasses.asdict(s) for r, s in known.items()}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data), mode=0o600)
         _sweep(settings, path.parent)
 
 
