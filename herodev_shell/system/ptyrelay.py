@@ -261,7 +261,7 @@ def _raise_stopped(signum: int, _frame: object) -> None:
 def run(pid: int, p: Plan) -> int:
     """Relay until the child exits; its raw wait status. The caller's terminal is restored."""
     if not p.use_pty and not p.pipes:
-        return _waitpid(pid)
+        return _wait_forwarding(pid)
     saved = termios.tcgetattr(0) if p.use_pty else None
     handlers: dict[int, object] = {}
 
@@ -292,6 +292,23 @@ def run(pid: int, p: Plan) -> int:
         for number, handler in handlers.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
         discard(p)
+
+
+def _wait_forwarding(pid: int) -> int:
+    """No terminal anywhere, nothing to relay: wait, handing SIGINT and SIGQUIT (a script's
+    Ctrl-C, `timeout -s INT`) to the child's group, which no terminal reaches (it has its own
+    session); ignored here, they would let the command run on and end 0."""
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signum)
+
+    handlers = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        return _waitpid(pid)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
 def _waitpid(pid: int) -> int:

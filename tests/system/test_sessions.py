@@ -378,3 +378,31 @@ def test_without_root_changing_commands_say_so(world: HerodevEnv) -> None:
         assert caught.value.message == f"{command} needs root privileges"
         assert caught.value.hint and caught.value.hint.startswith("sudo herodev")
     assert not user_exists(world.user("x"))
+
+
+def test_sigint_reaches_a_command_entered_without_any_terminal(world: HerodevEnv) -> None:
+    """No terminal anywhere (a script, cron, `timeout -s INT`): SIGINT to herodev ends the
+    command (its own session: nothing else can reach it) and the status says so, 130. It used
+    to be ignored: the command ran on and `enter` exited 0, as if it had succeeded."""
+    world.run("create", "sigint", check=True)
+    try:
+        enter = subprocess.Popen(
+            [sys.executable, "-m", "herodev_shell", "enter", "sigint", "--", "sh", "-c", "sleep 30; echo finished"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=world.env(),
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the command runs as the session user
+            if subprocess.run(["pgrep", "-u", world.user("sigint"), "sleep"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        started = time.monotonic()
+        enter.send_signal(2)
+        out, _ = enter.communicate(timeout=25)
+        assert enter.returncode == 130 and "finished" not in out
+        assert time.monotonic() - started < 10
+    finally:
+        world.run("delete", "-f", "sigint")
