@@ -168,7 +168,13 @@ def inspect(
         return _inspect(root, relative, base_root, changed, base_status)
     except Exception as exc:  # libgit2 on a broken repository (bad HEAD, missing parent): its row
         message = exc.message if isinstance(exc, HerodevError) else (getattr(exc, "strerror", None) or str(exc))
-        return RepoChange(relative, None, None, None, error=f"unreadable: {message}")
+        return RepoChange(relative, None, None, None, error=f"unreadable: {tree_relative(message, root)}")
+
+
+def tree_relative(message: str, root: Path) -> str:
+    """An error about a path in the tree, in the tree's own terms: the frozen scan snapshot's
+    path (.sessions/USER.scan/...) is herodev's business, not the reader's."""
+    return message.replace(f"{root}/", "").replace(str(root), "the tree")
 
 
 def _inspect(
@@ -280,7 +286,9 @@ def inspect_session(
     rows = []
     for relative, answer in zip(targets, answers, strict=True):
         if isinstance(answer, Failure):
-            rows.append(RepoChange(relative, None, None, None, error=f"unreadable: {answer.message}"))
+            rows.append(
+                RepoChange(relative, None, None, None, error=f"unreadable: {tree_relative(answer.message, root)}")
+            )
         elif answer.path != relative:
             error = "unreadable: the sandbox answered for another path"
             rows.append(RepoChange(relative, None, None, None, error=error))
@@ -530,7 +538,7 @@ def diff(
     for relative, answer in zip(targets, answers, strict=True):
         if isinstance(answer, Failure) or answer.path != relative:
             error = answer.message if isinstance(answer, Failure) else "the sandbox answered for another path"
-            result.append(RepoDiff(relative, None, "", "", [], error=f"unreadable: {error}"))
+            result.append(RepoDiff(relative, None, "", "", [], error=f"unreadable: {tree_relative(error, root)}"))
         else:
             result.append(answer)
     return DiffReport(session, result, outside)

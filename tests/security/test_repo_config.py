@@ -152,6 +152,9 @@ def test_links_never_lead_reads_or_writes_out_of_the_session(sw: tuple[HerodevEn
     assert victim.read_text() == "precious\n"
     found = {r["path"]: r for r in json.loads(world.run("changes", "-s", "links", "--json", check=True).stdout)}
     assert "outside" in found["example.com/org/gitfile"]["error"]
+    # named in the session's terms, not through herodev's frozen scan snapshot (.sessions/USER.scan)
+    assert "example.com/org/gitfile/.git points outside the tree" in found["example.com/org/gitfile"]["error"]
+    assert not any(".scan" in r["error"] for r in found.values())
     assert "borrows objects from outside" in found["example.com/org/borrow"]["error"]
     assert not any(p.startswith("escape") for p in found)
     named = world.run("diff", "-s", "links", "escape/org/linked")

@@ -242,7 +242,7 @@ def run_diff(ctx: AppContext, args: argparse.Namespace) -> int:
         return 0
     block = _print_stat if args.stat else _print_block
     for repo in report.repos:
-        out.message(f"=== {repo.path} ({repo.branch or 'detached'})", style="bold")
+        out.message(f"=== {repo.path} ({repo.branch or ('?' if repo.error else 'detached')})", style="bold")
         if repo.error:
             out.note(f"{repo.path}: {repo.error}")
         block(out, "staged", repo.staged)
