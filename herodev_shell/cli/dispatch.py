@@ -17,7 +17,7 @@ from typing import NoReturn
 from herodev_shell.cli import commands, parsers
 from herodev_shell.cli.context import AppContext
 from herodev_shell.cli.scripting import split_numbered
-from herodev_shell.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, HerodevError
+from herodev_shell.errors import EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, HerodevError
 
 
 def failure_of(exc: BaseException, ctx: AppContext) -> tuple[int, str | None]:
@@ -28,6 +28,11 @@ def failure_of(exc: BaseException, ctx: AppContext) -> tuple[int, str | None]:
     if isinstance(exc, KeyboardInterrupt):
         ctx.renderer.note("interrupted")
         return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, BrokenPipeError):  # `| head` has all it wanted: no message, and stop
+        from herodev_shell.system.pager import drop_stdout
+
+        drop_stdout()
+        return EXIT_BROKEN_PIPE, "output closed by its reader"
     if isinstance(exc, SystemExit):  # argparse: -h exits 0, a usage error 2
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILURE
         return code, ("usage error" if code else None)

@@ -53,3 +53,15 @@ def page(argv: list[str], text: str) -> bool:
     finally:
         signal.signal(signal.SIGINT, previous)
     return True
+
+
+def drop_stdout() -> None:
+    """stdout's reader went away (`| head`): point fd 1 at /dev/null, so that nothing written
+    or flushed later (Python's own flush at exit too) fails again."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)

@@ -191,3 +191,27 @@ def test_one_shot_commands_do_not_load_the_interactive_shell(world: HerodevEnv, 
     assert result.returncode in (0, 1), result  # check may fail on this host; it must still run
     assert result.stdout.lstrip().startswith("["), result.stdout
     assert not imported & {"cmd2", "prompt_toolkit", "mcp", "pydantic", "anyio"}, sorted(imported)
+
+
+@pytest.mark.parametrize("argv", [["-c", "check --json; check --json"], ["check", "--json"]])
+def test_a_reader_that_went_away_ends_the_run_quietly(world: HerodevEnv, argv: list[str]) -> None:
+    """`herodev -c "list; repos" | head -1`: once the reader is gone, no 'internal error:
+    BrokenPipeError' and no further commands; exit 141 (128 + SIGPIPE, as git reports it)."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: EPIPE for sure
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "herodev_shell", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=world.env(),
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == ""
