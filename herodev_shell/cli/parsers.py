@@ -158,7 +158,7 @@ def _exec(parser: argparse.ArgumentParser) -> None:
 
 
 def _setup(parser: argparse.ArgumentParser) -> None:
-    _session_name(parser)
+    _session_name(parser, optional=True)
     add_json(parser)
 
 
@@ -194,7 +194,7 @@ def _delete(parser: argparse.ArgumentParser) -> None:
 
 
 def _checkpoint(parser: argparse.ArgumentParser) -> None:
-    _session_name(parser)
+    _session_name(parser, optional=True)
     parser.add_argument("id", metavar="ID", nargs="?", help="with --delete: the checkpoint to delete")
     parser.add_argument("-m", "--message", metavar="LABEL", default="", help="a label for the checkpoint")
     parser.add_argument("--delete", action="store_true", help="delete checkpoint ID instead of taking one")

@@ -320,3 +320,18 @@ def test_a_checkpoint_of_pushed_work_holds_nothing_to_lose(gw: tuple[HerodevEnv,
         assert pieces(world, "pushedcp") == []
     finally:
         world.run("delete", "-f", "pushedcp")
+
+
+def test_checkpoint_and_setup_act_on_the_session_use_chose(gw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    """As info, checkpoints, limit and enter do: `use X; checkpoint` needs no NAME again (it
+    was a usage error), and `checkpoint --delete ID` takes the id alone."""
+    world, _ = gw
+    world.run("create", "used", check=True)
+    try:
+        words = "use used; checkpoint -m via-use; checkpoint --delete 1; checkpoint; setup"
+        script = world.run("-c", words, check=True)
+        assert "checkpoint 1 of used: via-use" in script.stdout and "deleted checkpoint 1 of used" in script.stdout
+        assert [c["id"] for c in checkpoints_of(world, "used")] == ["2"]
+        assert world.run("checkpoint").returncode == 2  # one-shot, nothing chosen: a usage error still
+    finally:
+        world.run("delete", "-f", "used")

@@ -222,6 +222,7 @@ def run_setup(ctx: AppContext, args: argparse.Namespace) -> int:
     from herodev_shell.core import hooks, sessions
 
     privileges.require_root("setup", ctx.runner.dry_run)
+    args.name = ctx.session_name(args.name)
     sessions.get_session(ctx.settings, args.name)  # NotFound before anything runs
     report = hooks.run_setup_hooks(ctx.settings, ctx.runner, args.name)
     out = ctx.out(args.json)

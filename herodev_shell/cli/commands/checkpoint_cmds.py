@@ -16,6 +16,9 @@ COLUMNS = [("id", "id"), ("kind", "kind"), ("created", "created"), ("size", "siz
 def run_checkpoint(ctx: AppContext, args: argparse.Namespace) -> int:
     """Take a read-only checkpoint of a session, or delete one with --delete NAME ID."""
     out = ctx.out(args.json)
+    if args.id is None and args.name is not None and args.name.isdigit():
+        args.name, args.id = None, args.name  # `checkpoint --delete ID` in the session `use` chose
+    args.name = ctx.session_name(args.name)
     if args.delete:
         if not args.id:
             raise UsageError("checkpoint --delete needs the checkpoint's id", hint="checkpoint --delete NAME ID")
