@@ -206,3 +206,32 @@ def test_info_labels_read_as_words() -> None:
     assert _label("base_generation") == "base generation"
     assert _label("code_owner_uid") == "code owner uid"
     assert _label("name") == "session" and _label("created") == "created (UTC)"
+
+
+def test_changes_other_column_wraps_at_words_under_its_row_on_a_terminal() -> None:
+    """What else a repository has is the table's last column: beside the row when it fits, else
+    under it, wrapped at words within the width (it was a line after the table that an
+    80-column terminal folded mid-word); in a pipe the same column keeps the record whole."""
+    from herodev_shell.cli.commands.change_cmds import CHANGE_COLUMNS, _change_row
+    from herodev_shell.core.changes import RepoChange
+
+    change = RepoChange(
+        "github.com/python/py-xml",
+        "/r",
+        "main",
+        "origin/main",
+        ahead=1,
+        commits=1,
+        branches=("main",),
+        remote_changed=("origin: /var/tmp/somewhere/else/entirely.git",),
+    )
+    for width in (80, 200):
+        out = io.StringIO()
+        Renderer(stdout=lambda out=out: out, tty=True, width=width).table([_change_row(change)], CHANGE_COLUMNS)
+        lines = out.getvalue().splitlines()
+        assert all(len(line) <= width for line in lines), lines
+        words = " ".join(line.strip() for line in lines[2:]).split()
+        assert "rewritten" in words and "origin:" in words and "/var/tmp/somewhere/else/entirely.git" in words
+    piped = io.StringIO()
+    Renderer(stdout=lambda: piped, tty=False).table([_change_row(change)], CHANGE_COLUMNS)
+    assert len(piped.getvalue().splitlines()) == 2

@@ -23,7 +23,8 @@ CHANGE_COLUMNS = [
     ("untracked", "untracked"),
     ("ahead", "ahead"),
     ("behind", "behind"),
-]  # what else a repository has (commits, branches, stashes...) follows the table: 80 columns
+    ("other", "other"),  # free text: under its row on a terminal when it does not fit
+]
 OUTCOME_COLUMNS = [
     ("path", "path"),
     ("action", "action"),
@@ -204,19 +205,14 @@ def run_changes(ctx: AppContext, args: argparse.Namespace) -> int:
     scope = _scope(ctx, session)
     if session is None and report.repos:
         out.note(f"in the code root {ctx.settings.code_root} ({_NO_SESSION})")
-    # In a pipe every record is one line: what else a repository has is its last column
-    # (on a terminal it follows the table, where 80 columns are few).
-    piped = not out.json_mode and not out.is_tty()
+    # What else a repository has is its last column, free text: in a pipe every record stays
+    # one line; on a terminal it goes under its row, wrapped at words, when it does not fit.
     out.records(
         [changes_dict(c) for c in report.repos],
         [_change_row(c) for c in report.repos],
-        [*CHANGE_COLUMNS, ("other", "other")] if piped else CHANGE_COLUMNS,
+        CHANGE_COLUMNS,
         empty=f"no changes {scope}",
     )
-    if not out.json_mode and not piped:
-        for change in report.repos:
-            if other := _other(change):
-                out.message(f"  {change.path}: {other}")
     if report.outside:
         sample = ", ".join(report.outside[:5]) + (", ..." if len(report.outside) > 5 else "")
         out.note(f"{len(report.outside)} changed path(s) outside any repository: {sample} ('diff' lists them)")
