@@ -295,20 +295,30 @@ def run(pid: int, p: Plan) -> int:
 
 
 def _wait_forwarding(pid: int) -> int:
-    """No terminal anywhere, nothing to relay: wait, handing SIGINT and SIGQUIT (a script's
-    Ctrl-C, `timeout -s INT`) to the child's group, which no terminal reaches (it has its own
-    session); ignored here, they would let the command run on and end 0."""
+    """No terminal anywhere, nothing to relay: wait, handing SIGINT, SIGQUIT (a script's
+    Ctrl-C, `timeout -s INT`), SIGTERM and SIGHUP (`kill`, `timeout`, a closed ssh) to the
+    child's group, which no terminal reaches (it has its own session). Ignored, SIGINT would
+    let the command run on and end 0; left to their default, SIGTERM/SIGHUP would end herodev
+    alone and leave the command running until `delete`. Once the command has ended, SIGTERM or
+    SIGHUP goes on to the caller (RelayStopped), as in run(): herodev ends 128+N."""
+    stopping: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        if signum in (signal.SIGTERM, signal.SIGHUP):
+            stopping.append(signum)
         with contextlib.suppress(OSError):
             os.killpg(pid, signum)
 
-    handlers = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGQUIT)}
+    forwarded = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP)
+    handlers = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
-        return _waitpid(pid)
+        status = _waitpid(pid)
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
+    if stopping:
+        raise RelayStopped(stopping[0])
+    return status
 
 
 def _waitpid(pid: int) -> int:

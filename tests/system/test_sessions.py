@@ -406,3 +406,38 @@ def test_sigint_reaches_a_command_entered_without_any_terminal(world: HerodevEnv
         assert time.monotonic() - started < 10
     finally:
         world.run("delete", "-f", "sigint")
+
+
+@pytest.mark.parametrize("signum", [15, 1])
+def test_sigterm_and_sighup_end_a_command_entered_without_any_terminal(world: HerodevEnv, signum: int) -> None:
+    """No terminal anywhere: SIGTERM or SIGHUP to herodev (`kill`, `timeout`, a dropped ssh)
+    reaches the command's group, herodev waits for it and ends 128+N. It used to end herodev
+    alone (the default action) and leave the command running in the session until `delete`."""
+    world.run("create", "sigterm", check=True)
+    user = world.user("sigterm")
+    try:
+        enter = subprocess.Popen(
+            [sys.executable, "-m", "herodev_shell", "enter", "sigterm", "--", "sh", "-c", "sleep 30; echo finished"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=world.env(),
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the command runs as the session user
+            if subprocess.run(["pgrep", "-u", user, "sleep"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the command never started")
+        enter.send_signal(signum)
+        out, _ = enter.communicate(timeout=25)
+        assert enter.returncode == -signum or enter.returncode == 128 + signum
+        assert "finished" not in out
+        deadline = time.monotonic() + 3  # the group's other members die with it, not before its leader is reaped
+        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the command runs on after herodev ended"
+            time.sleep(0.1)
+    finally:
+        world.run("delete", "-f", "sigterm")
