@@ -17,6 +17,7 @@ from pathlib import Path
 
 from herodev_shell.core import layout, limits, sessions
 from herodev_shell.core.clock import now_iso
+from herodev_shell.core.disk_use import human_size
 from herodev_shell.core.meta import read_meta, write_meta
 from herodev_shell.core.names import name_problem
 from herodev_shell.core.settings import Settings, parse_seconds
@@ -39,6 +40,40 @@ class ExecResult:
     duration: float  # seconds
     truncated: bool = False
     left_open: bool = False  # a background process of CMD still held its output when we stopped reading
+    oom_killed: bool = False  # SIGKILL by the kernel's OOM killer: the session's memory limit was reached
+
+
+EXIT_SIGKILL = 128 + 9
+
+
+class OomWatch:
+    """Whether a run ended by the session's memory limit: CMD died of SIGKILL and the session
+    cgroup's OOM-kill counter rose meanwhile. The kernel kills without a word (exit 137, empty
+    stderr), so this is the only way the caller learns why."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings, self.name = settings, name
+        self.before = self._count()
+
+    def _count(self) -> int:
+        try:
+            return limits.usage(self.settings, self.name).oom_kills or 0
+        except (OSError, HerodevError):
+            return 0
+
+    def killed(self, status: int) -> bool:
+        return status == EXIT_SIGKILL and self._count() > self.before
+
+    def message(self, command: list[str] | tuple[str, ...]) -> str:
+        """One line for stderr, with the session's limit when it has one of its own."""
+        memory = None
+        with contextlib.suppress(OSError, HerodevError):
+            memory = limits.from_meta(read_meta(layout.session_paths(self.settings, self.name))).memory
+        what = " ".join(command) or "the session's shell"
+        if memory is None:
+            return f"herodev: {what} was killed: the memory limit was reached (out of memory)"
+        size = human_size(memory).replace(".0", "")
+        return f"herodev: {what} was killed: the session's memory limit ({size}) was reached"
 
 
 @contextlib.contextmanager
@@ -159,6 +194,7 @@ def exec_in_session(
             runner.say(f"would run in session {name}: {' '.join(argv)}")
         return ExecResult(name, tuple(argv), 0, "", "", False, 0.0)
     with session_spec(settings, runner, name, argv) as spec:
+        watch = OomWatch(settings, name)  # after session_spec: the group exists now
         done = captured.run(
             spec, timeout=timeout, cap=cap, stdin_fd=stdin_fd, input=input, cwd=cwd, env=check_env(env or {})
         )
@@ -172,6 +208,7 @@ def exec_in_session(
         duration=round(done.duration, 3),
         truncated=done.truncated,
         left_open=done.left_open,
+        oom_killed=watch.killed(done.status),
     )
 
 

@@ -277,3 +277,32 @@ def test_repair_removes_the_cgroup_of_a_session_that_is_gone(world: HerodevEnv) 
         sleeper.kill()
         sleeper.wait()
         cgroups.remove(ghost)
+
+
+def test_a_command_killed_by_the_memory_limit_says_so(world: HerodevEnv) -> None:
+    """The OOM killer ends CMD with SIGKILL and no word: exit 137 and an empty stderr were all
+    the caller got. exec and enter (no terminal) now say on stderr that the session's memory
+    limit was reached, exec --json has oom_killed; the status stays 137. A SIGKILL from
+    elsewhere (no OOM kill counted) gets no such line."""
+    world.run("create", "oomsay", "--memory", "64M", check=True)
+    try:
+        hog = world.run("exec", "oomsay", "--", "python3", "-c", HOG, timeout=120)
+        assert hog.returncode == 137, (hog.returncode, hog.stdout, hog.stderr)
+        assert "herodev: python3 -c" in hog.stderr
+        assert "was killed: the session's memory limit (64M) was reached" in hog.stderr
+
+        as_json = world.run("exec", "oomsay", "--json", "--", "python3", "-c", HOG, timeout=120)
+        assert as_json.returncode == 137
+        assert json.loads(as_json.stdout)["oom_killed"] is True
+
+        entered = world.run("enter", "oomsay", "--", "python3", "-c", HOG, timeout=120)
+        assert entered.returncode == 137, (entered.returncode, entered.stdout, entered.stderr)
+        assert "the session's memory limit (64M) was reached" in entered.stderr
+
+        # SIGKILL that is not the OOM killer's: no claim about memory
+        killed = world.run("exec", "oomsay", "--json", "--", "sh", "-c", "kill -9 $$", timeout=60)
+        assert killed.returncode == 137 and json.loads(killed.stdout)["oom_killed"] is False
+        plain = world.run("exec", "oomsay", "--", "sh", "-c", "kill -9 $$", timeout=60)
+        assert plain.returncode == 137 and "memory" not in plain.stderr
+    finally:
+        world.run("delete", "-f", "oomsay")

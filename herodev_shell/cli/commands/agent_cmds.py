@@ -207,6 +207,8 @@ def run_exec(ctx: AppContext, args: argparse.Namespace) -> int:
         stream.flush()
     if result.timed_out:
         out.note(f"error: {' '.join(command)} did not finish within its deadline and was killed")
+    if result.oom_killed:
+        out.note(execution.OomWatch(ctx.settings, args.name).message(command))
     if result.truncated:
         out.note("note: the output was longer than the cap; its middle was cut")
     if result.left_open:

@@ -176,11 +176,15 @@ def run_info(ctx: AppContext, args: argparse.Namespace) -> int:
 def run_enter(ctx: AppContext, args: argparse.Namespace) -> int:
     """A login shell, or CMD, as the session's user with its snapshot at the code root."""
     name, command = _enter_parts(args)
-    status = execution.enter_session(ctx.settings, ctx.runner, ctx.session_name(name), command)
+    name = ctx.session_name(name)
+    watch = None if ctx.runner.dry_run else execution.OomWatch(ctx.settings, name)
+    status = execution.enter_session(ctx.settings, ctx.runner, name, command)
+    if watch is not None and watch.killed(status):
+        ctx.renderer.note(watch.message(command))  # the kernel says nothing; exit 137 alone is a riddle
     if status in (130, -2) and ctx.renderer.is_tty():
         # Ctrl-C: the terminal echoed ^C with no newline; without one the next prompt is glued to it.
         ctx.renderer.note("")
-    # The command's own exit status, with no message of ours: it has said what it had to.
+    # The command's own exit status, with no other message of ours: it has said what it had to.
     return status
 
 
