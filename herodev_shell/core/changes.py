@@ -183,6 +183,14 @@ def _inspect(
     from herodev_shell.system import gitlib, gitstatus
 
     workdir = root if relative == "." else gitlib.safe_join(root, relative)
+    if (
+        base_root is not None
+        and base_status is not None
+        and base_status.row_known
+        and changed is not None
+        and gitstatus.only_index_refreshed(str(workdir), base_status, changed)
+    ):
+        return _base_row(relative, base_status)  # `git status` rewrote the index, nothing else
     repo = gitlib.open_repo(workdir, root)
     info = gitlib.head_info(repo)
     flags = None
@@ -235,6 +243,29 @@ def _inspect(
         session_only=base_root is not None and base is None,
         remote_changed=changed_remotes,
         head=info.head,
+    )
+
+
+def _base_row(relative: str, status: BaseStatus) -> RepoChange:
+    """The row of a repository that is its base's in all but the stat data of its index: the
+    same files, entries, HEAD, refs and config, hence what _inspect would compute from them."""
+    from herodev_shell.system import gitlib
+
+    counts = gitlib.count_flags(status.entries.values())
+    return RepoChange(
+        relative,
+        status.remote_url,
+        status.branch,
+        status.upstream,
+        counts.staged,
+        counts.modified,
+        counts.deleted,
+        counts.untracked,
+        counts.conflicted,
+        status.ahead,
+        status.behind,
+        status.commits,
+        head=status.head or None,
     )
 
 
@@ -316,6 +347,11 @@ def _base_status_of(base: Path, relative: str) -> BaseStatus:
     except (HerodevError, OSError):
         return BaseStatus("", {}, {}, full_only="not in the base", present=False)
     state = _state_of(repo)
+    info = gitlib.head_info(repo)
+    ahead, behind = gitlib.ahead_behind(repo, info.upstream)
+    # The base's row as a session that only refreshed its index would get it (_inspect):
+    # commits on no ref of the base (a detached HEAD) count there too.
+    commits = _new_commits(repo, info.head, state.tips + list(gitlib.remote_tracking(repo).values()))
     return replace(
         gitstatus.base_status(repo),
         head=state.head or "",
@@ -323,6 +359,13 @@ def _base_status_of(base: Path, relative: str) -> BaseStatus:
         branches=state.branches,
         stashes=sorted(state.stashes),
         remotes=state.remotes,
+        row_known=True,
+        remote_url=info.remote_url,
+        branch=info.branch,
+        upstream=info.upstream,
+        ahead=ahead,
+        behind=behind,
+        commits=commits,
     )
 
 

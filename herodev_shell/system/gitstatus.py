@@ -25,6 +25,8 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from herodev_shell.system import gitindex
+
 if TYPE_CHECKING:
     from pygit2 import Index, Repository
 
@@ -67,6 +69,17 @@ class BaseStatus:
     branches: dict[str, str] = field(default_factory=dict)
     stashes: list[str] = field(default_factory=list)
     remotes: dict[str, str] = field(default_factory=dict)
+    # The entries of the base's .git/index without stat data (system/gitindex.py), and the
+    # base's own row (core/changes.py): a session repository whose only change is an index
+    # rewritten with these same entries has exactly this status and row ("" = never skip).
+    index_digest: str = ""
+    row_known: bool = False
+    remote_url: str | None = None
+    branch: str | None = None
+    upstream: str | None = None
+    ahead: int = 0
+    behind: int = 0
+    commits: int = 0
 
 
 def full_status(repo: Repository) -> dict[str, int]:
@@ -95,7 +108,17 @@ def base_status(repo: Repository) -> BaseStatus:
     if os.path.lexists(os.path.join(repo.workdir, ".gitmodules")):
         return BaseStatus("", {}, {}, full_only="submodules")
     head = str(repo.head.target)
-    return BaseStatus(head, full_status(repo), _index_delta(repo, head, repo.index))
+    digest = gitindex.index_digest(os.path.join(repo.path, "index"))
+    return BaseStatus(head, full_status(repo), _index_delta(repo, head, repo.index), index_digest=digest)
+
+
+def only_index_refreshed(workdir: str, base: BaseStatus, changed: list[str]) -> bool:
+    """The only change is `.git/index`, rewritten with the base's entries (stat data aside):
+    then the status is the base's, and nothing else needs opening. `.git` is a directory here
+    (it is unchanged, and base_status() leaves a `.git` file to the full walk)."""
+    if not changed or any(p != ".git/index" for p in changed) or base.full_only or not base.index_digest:
+        return False
+    return gitindex.index_digest(os.path.join(workdir, ".git", "index")) == base.index_digest
 
 
 def _rule_change(path: str) -> bool:
