@@ -328,3 +328,48 @@ def test_diff_stat_in_a_pipe_is_one_table_of_whole_records(gw: tuple[HerodevEnv,
         assert sum(int(r[3]) for r in records) == 2
     finally:
         world.run("delete", "-f", "statpipe")
+
+
+def test_diff_stat_counts_a_file_with_a_nul_in_its_first_8000_bytes_as_binary(
+    gw: tuple[HerodevEnv, pwd.struct_passwd],
+) -> None:
+    """git's rule, through the session sandbox: a NUL in the first 8000 bytes makes a file binary
+    (--json null counts, '-' in a pipe, as `git diff --numstat`); a NUL later, or the eight
+    characters `\\x00\\x01` (what dash's printf writes for '\\x00\\x01': it has no \\x escapes),
+    is text, one line added. Untracked, unstaged, staged and committed blocks alike."""
+    world, _ = gw
+    world.run("create", "binstat", check=True)
+    repo = "example.com/org/untracked"
+    write = (
+        "import sys; d = sys.argv[1]; "
+        "open(d + '/blob', 'wb').write(bytes([0, 1])); "
+        "open(d + '/src/main.py', 'wb').write(bytes([0, 1])); "
+        "open(d + '/committed', 'wb').write(bytes([0, 1])); "
+        "open(d + '/edge', 'wb').write(b'a' * 7999 + bytes([0]) + b'\\n'); "
+        "open(d + '/late', 'wb').write(b'a' * 8000 + bytes([0]) + b'\\n'); "
+        "open(d + '/literal', 'wb').write(bytes.fromhex('5c7830305c783031'))"  # \x00\x01 as text
+    )
+    try:
+        in_session(world, "binstat", f'python3 -c "{write}" {repo}')
+        session_git(world, "binstat", repo, "add", "committed")
+        session_git(world, "binstat", repo, "commit", "-qm", "a binary file")
+        in_session(world, "binstat", f"printf '\\000\\001' > {repo}/README && cd {repo} && git add README")
+        data = json.loads(world.run("diff", "--stat", "--json", "-s", "binstat", repo, check=True).stdout)
+        (found,) = data["repos"]
+        unstaged = {f["path"]: (f["added"], f["deleted"]) for f in found["unstaged"]}
+        assert unstaged == {
+            "blob": (None, None),
+            "src/main.py": (None, None),
+            "edge": (None, None),
+            "late": (1, 0),
+            "literal": (1, 0),
+        }, found
+        assert [(f["path"], f["added"]) for f in found["staged"]] == [("README", None)], found
+        (commit,) = found["commits"]
+        assert [(f["path"], f["added"], f["deleted"]) for f in commit["files"]] == [("committed", None, None)]
+        piped = world.run("diff", "--stat", "-s", "binstat", repo, check=True).stdout.splitlines()
+        records = {(r[1], r[2]): r[3:] for r in (line.split("\t") for line in piped[1:])}
+        assert records[("not staged", "blob")] == ["-", "-"] and records[("staged", "README")] == ["-", "-"], piped
+        assert records[("not staged", "late")] == ["1", "0"], piped
+    finally:
+        world.run("delete", "-f", "binstat")
