@@ -172,7 +172,11 @@ def test_audit_log_file_holds_no_raw_session_bytes(attacked: tuple[HerodevEnv, d
 
 
 def test_pipe_output_greps_whole(attacked: tuple[HerodevEnv, dict[str, tuple[str, str]]]) -> None:
-    """In a pipe one record is one line: the evil path, newline and all, is one grep hit."""
+    """In a pipe one record is one line: the evil path, newline and all, is one record whose first
+    field is the whole path (another repository's row may mention the evil URL in its notes)."""
     _, outputs = attacked
-    hits = [line for line in outputs["changes --all"][0].splitlines() if "evil" in line and "\t" in line]
+    lines = outputs["changes --all"][0].splitlines()
+    columns = len(lines[0].split("\t"))
+    assert all(len(line.split("\t")) == columns for line in lines), "a record was split over lines"
+    hits = [line for line in lines if "evil" in line.split("\t")[0]]
     assert len(hits) == 1 and hits[0].split("\t")[0].endswith("error: forgedx")
