@@ -22,7 +22,7 @@ from herodev_shell.system.gitstatus import BaseStatus
 from herodev_shell.system.subvolinfo import subvolume_info
 
 DIR_NAME = ".status-cache"
-SUFFIX = ".v3.json"  # the layout of BaseStatus; files of another layout are dropped
+SUFFIX = ".v4.json"  # the layout of BaseStatus; files of another layout are dropped
 
 
 def _file(settings: Settings, base: Path) -> Path | None:

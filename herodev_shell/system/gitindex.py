@@ -7,6 +7,10 @@ skip-worktree, intent-to-add) of every entry, in order. Stat data only tells git
 skip reading a file; the status of an unchanged file against an unchanged entry does not
 depend on it. No pygit2 and no repository: one read and one pass over the bytes.
 
+flags_digest() is the narrower digest incremental() needs: the paths whose entry tells git to
+leave the file unchecked (assume-valid, skip-worktree). A session that sets or clears one of
+these changes what status reports for a file no path of the change stream names.
+
 "" means "cannot tell" (not an index, a version or extension this parser does not know, a bad
 checksum, a split index whose entries live in another file): the caller does the full work.
 """
@@ -20,6 +24,8 @@ import struct
 
 _ENTRY_FIXED = 62  # ctime, mtime (8 each), dev, ino, mode, uid, gid, size (4 each), oid (20), flags (2)
 _MAX_BYTES = 512 << 20  # an index larger than this is not read here
+_ASSUME_VALID = 0x80  # high byte of an entry's flags
+_SKIP_WORKTREE = 0x40  # high byte of its extended flags (0x20 there is intent-to-add)
 
 
 def read_index(path: str) -> bytes | None:
@@ -44,51 +50,85 @@ def read_index(path: str) -> bytes | None:
 
 def entries_digest(data: bytes) -> str:
     """Hex digest of the entries' path, oid, mode and flags, in order; "" when unsure."""
+    found = _digests(data)
+    return found[0] if found else ""
+
+
+def flags_digest(data: bytes) -> str:
+    """Hex digest of (path, assume-valid, skip-worktree) of each entry with one of them set
+    (a fixed digest when none is); "" when unsure."""
+    found = _digests(data)
+    return found[1] if found else ""
+
+
+def _digests(data: bytes) -> tuple[str, str] | None:
+    """(entries digest, flags digest) in one pass; None when unsure."""
     if len(data) < 12 + 20 or data[:4] != b"DIRC":
-        return ""
+        return None
     version, count = struct.unpack_from(">II", data, 4)
     end = len(data) - 20
     trailer = data[end:]
     if trailer != bytes(20) and hashlib.sha1(memoryview(data)[:end]).digest() != trailer:  # git's checksum
-        return ""  # zeros: index.skipHash
+        return None  # zeros: index.skipHash
     if version not in (2, 3, 4):
-        return ""
+        return None
     parts = [data[:12]]
+    flagged = []
+    previous = b""  # v4 paths are stored as a change to the previous one
     offset = 12
     find = data.index
     try:
         for _ in range(count):
             start = offset + _ENTRY_FIXED
             if start > end:
-                return ""
+                return None
+            unchecked = data[offset + 60] & _ASSUME_VALID
             if data[offset + 60] & 0x40:  # extended flags follow
                 if version < 3:
-                    return ""
+                    return None
+                unchecked |= data[offset + 62] & _SKIP_WORKTREE
                 start += 2
             if version == 4:  # a varint (bytes of the previous path to drop), then a NUL-ended suffix
-                while data[start] & 0x80:
+                drop = data[start] & 0x7F
+                while data[start] & 0x80:  # git's offset varint (varint.c)
                     start += 1
+                    drop = ((drop + 1) << 7) | (data[start] & 0x7F)
                 name_end = find(b"\0", start + 1, end)
                 following = name_end + 1
+                if drop > len(previous):
+                    return None
+                previous = previous[: len(previous) - drop] + data[start + 1 : name_end]
+                path = previous
             else:
                 name_end = find(b"\0", start, end)
                 following = offset + ((name_end - offset + 8) & ~7)  # NUL-padded to 8 bytes
+                path = data[start:name_end] if unchecked else b""
+            if unchecked:
+                flagged.append(b"%d:%s\0" % (unchecked, path))
             parts.append(data[offset + 24 : offset + 28])  # mode
             parts.append(data[offset + 40 : name_end])  # oid, flags (+ extended), path
             offset = following
     except (ValueError, IndexError):
-        return ""
+        return None
     while offset + 8 <= end:  # extensions: a lower-case signature is one git requires (split, sparse)
         signature = data[offset : offset + 4]
         if 0x61 <= signature[0] <= 0x7A:
-            return ""
+            return None
         (size,) = struct.unpack_from(">I", data, offset + 4)
         offset += 8 + size
     if offset != end:
-        return ""
-    return hashlib.blake2b(b"".join(parts), digest_size=20).hexdigest()
+        return None
+    return (
+        hashlib.blake2b(b"".join(parts), digest_size=20).hexdigest(),
+        hashlib.blake2b(b"flags\0" + b"".join(flagged), digest_size=20).hexdigest(),
+    )
 
 
 def index_digest(path: str) -> str:
     data = read_index(path)
     return entries_digest(data) if data is not None else ""
+
+
+def flags_digest_of(path: str) -> str:
+    data = read_index(path)
+    return flags_digest(data) if data is not None else ""

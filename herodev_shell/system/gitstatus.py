@@ -8,7 +8,8 @@ btrfs change stream names every path written since. So its status is the base's 
   - each changed working-tree path (a directory stands for everything under it, then and now);
   - each path whose HEAD entry moved, when HEAD moved (a tree-to-tree diff: cost ~ what differs);
   - each path whose index entry differs from the base's, when `.git/index` was rewritten
-    (the base HEAD tree against the index, both sides: compares object ids, no file is read).
+    (the base HEAD tree against the index, both sides: compares object ids, no file is read);
+    an index whose assume-valid / skip-worktree flags differ from the base's: the full walk.
 
 Every other path has the same file, the same index entry and the same HEAD entry as in the
 base, hence the same status. Changes that alter how *unchanged* files are judged (a
@@ -80,6 +81,9 @@ class BaseStatus:
     ahead: int = 0
     behind: int = 0
     commits: int = 0
+    # Which entries of the base's index carry assume-valid / skip-worktree (gitindex.flags_digest):
+    # incremental() takes a rewritten index as the base's only when these are the same ("" = never).
+    index_flags: str = ""
 
 
 def full_status(repo: Repository) -> dict[str, int]:
@@ -108,8 +112,12 @@ def base_status(repo: Repository) -> BaseStatus:
     if os.path.lexists(os.path.join(repo.workdir, ".gitmodules")):
         return BaseStatus("", {}, {}, full_only="submodules")
     head = str(repo.head.target)
-    digest = gitindex.index_digest(os.path.join(repo.path, "index"))
-    return BaseStatus(head, full_status(repo), _index_delta(repo, head, repo.index), index_digest=digest)
+    index_file = os.path.join(repo.path, "index")
+    digest = gitindex.index_digest(index_file)
+    flags = gitindex.flags_digest_of(index_file)
+    return BaseStatus(
+        head, full_status(repo), _index_delta(repo, head, repo.index), index_digest=digest, index_flags=flags
+    )
 
 
 def only_index_refreshed(workdir: str, base: BaseStatus, changed: list[str]) -> bool:
@@ -233,6 +241,11 @@ def incremental(repo: Repository, base: BaseStatus, changed: list[str]) -> dict[
             dirty.update((delta.old_file.path, delta.new_file.path))
     index = repo.index
     if index_rewritten:
+        # assume-unchanged / skip-worktree hide or reveal a file's edit without the file
+        # changing: not in the stream, so any difference from the base's takes the full walk.
+        unchecked = gitindex.flags_digest_of(os.path.join(repo.path, "index"))
+        if not unchecked or unchecked != base.index_flags:
+            return None
         try:
             now = _index_delta(repo, base.head, index)
         except (KeyError, ValueError, pygit2.GitError):

@@ -349,15 +349,9 @@ def test_an_index_rewritten_with_the_same_entries_is_the_base_status_without_ope
         ["add", "extra.txt"],  # an untracked file of the base staged
         ["rm", "-q", "--cached", "top.txt"],
         ["update-index", "--chmod=+x", "d0/sub0/f0.txt"],
-        pytest.param(
-            ["update-index", "--assume-unchanged", "d1/sub1/f1.txt"],  # a flag, no content: hides the edit
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known: incremental() compares the index's entries with HEAD, not their flags, "
-                "so an assume-unchanged set in the session still shows the base's edit (the skip is "
-                "not taken here: the digest covers the flags)",
-            ),
-        ),
+        # a flag, no content: hides the base's edit of a file no changed path names (full walk)
+        ["update-index", "--assume-unchanged", "d1/sub1/f1.txt"],
+        ["update-index", "--skip-worktree", "d1/sub1/f1.txt"],
         ["restore", "--staged", "d2/sub0/f2.txt"],  # the base's staged file unstaged
     ],
 )
@@ -381,7 +375,15 @@ def test_an_index_rewritten_with_a_staged_change_is_not_skipped(change: list[str
         assert fast == slow
         full = gitstatus.full_status(pygit2.Repository(str(session)))
         assert full != before.entries
-        assert gitstatus.incremental(pygit2.Repository(str(session)), before, changed) == full
+        from herodev_shell.core import changes
+
+        # what `changes --full` computes for this repository (no change stream: the full walk)
+        assert fast == changes.inspect(session, ".", base, None, changes._base_status_of(base, "."))
+        fast_flags = gitstatus.incremental(pygit2.Repository(str(session)), before, changed)
+        if "--assume-unchanged" in change or "--skip-worktree" in change:
+            assert fast_flags is None  # the flags changed: the full walk, not the base's edit
+        else:
+            assert fast_flags == full
 
 
 def test_an_index_the_digest_cannot_vouch_for_is_never_skipped() -> None:
@@ -411,3 +413,29 @@ def test_an_index_the_digest_cannot_vouch_for_is_never_skipped() -> None:
         assert gitstatus.only_index_refreshed(str(session), before, [".git/index"])
         assert not gitstatus.only_index_refreshed(str(session), before, [".git/index", "top.txt"])
         assert not gitstatus.only_index_refreshed(str(session), before, [".git", ".git/index"])
+
+
+@pytest.mark.parametrize("version", ["2", "3", "4"])
+def test_the_flags_digest_names_the_path_and_the_flag(version: str) -> None:
+    """v4 stores paths as a change to the previous one: the digest rebuilds them, so the same
+    flag on another path, or the other flag on the same path, is a different digest."""
+    from herodev_shell.system import gitindex
+
+    with tempfile.TemporaryDirectory(prefix="herodev-incr-") as top:
+        base = make_base(Path(top), [])
+        git(base, "update-index", "--index-version", version)
+        index = base / ".git/index"
+        seen = [gitindex.flags_digest(index.read_bytes())]
+        for flag, path in [
+            ("assume-unchanged", "d1/sub1/f1.txt"),
+            ("assume-unchanged", "d1/sub0/f4.txt"),
+            ("skip-worktree", "d1/sub0/f4.txt"),
+        ]:
+            git(base, "update-index", f"--{flag}", path)
+            seen.append(gitindex.flags_digest(index.read_bytes()))
+            git(base, "update-index", "--index-version", "3" if version == "4" else "4")
+            assert gitindex.flags_digest(index.read_bytes()) == seen[-1]  # whole paths, any version
+            git(base, "update-index", "--index-version", version)
+            git(base, "update-index", f"--no-{flag}", path)
+            assert gitindex.flags_digest(index.read_bytes()) == seen[0]
+        assert all(seen) and len(set(seen)) == 4
