@@ -17,7 +17,7 @@ from herodev_shell.core import checkpoints, identity, layout, limits, quota_mode
 from herodev_shell.core.faults import maybe_fail
 from herodev_shell.core.hoststate import require_state
 from herodev_shell.core.meta import new_meta, read_meta, write_meta
-from herodev_shell.core.names import allowed_text, validate_name
+from herodev_shell.core.names import validate_name
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError, UsageError
 from herodev_shell.system import btrfs, gitidentity, privileges, procs, subids, users
@@ -35,12 +35,7 @@ def fork_session(
     if new == name:
         raise UsageError("a fork needs a new name", hint=f"'herodev fork {name} NEW'")
     new_paths = layout.session_paths(settings, new)
-    existing = users.lookup(new_paths.user)
-    if existing is not None and not existing.is_session_user and not new_paths.meta.exists():
-        raise UsageError(
-            f"user {new_paths.user} already exists and is not a herodev session",
-            hint="choose another name; " + allowed_text(settings.max_name_length),
-        )
+    sessions.refuse_foreign_user(settings, new_paths)
     with exclusive_lock(settings.lock_file):
         src = checkpoints.session_paths_checked(settings, name)
         src_meta = read_meta(src) or {}

@@ -60,12 +60,9 @@ def shape_problem(name: str, max_length: int) -> str | None:
 
 def name_problem(name: str, max_length: int) -> str | None:
     """Why name cannot be a session name, or None when it can."""
-    if not name:
-        return "an empty session name"
-    if len(name) > max_length:
-        return f"session name {name!r} is longer than {max_length} characters"
-    if not _NAME_RE.fullmatch(name):  # fullmatch: "$" would let a trailing newline through
-        return f"invalid session name {name!r}"
+    problem = shape_problem(name, max_length)
+    if problem is not None:
+        return problem
     if name in RESERVED:
         return f"session name {name!r} is a reserved word"
     return None

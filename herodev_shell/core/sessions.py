@@ -177,6 +177,17 @@ def _refuse_existing(settings: Settings, paths: layout.SessionPaths) -> None:
         )
 
 
+def refuse_foreign_user(settings: Settings, paths: layout.SessionPaths) -> None:
+    """A session's user name may already exist only as a herodev session user (a half-made
+    session repair can finish); never take over an account someone else made."""
+    existing = users.lookup(paths.user)
+    if existing is not None and not existing.is_session_user and not paths.meta.exists():
+        raise UsageError(
+            f"user {paths.user} already exists and is not a herodev session",
+            hint="choose another name; " + allowed_text(settings.max_name_length),
+        )
+
+
 def create_session(
     settings: Settings,
     runner: Runner,
@@ -199,12 +210,7 @@ def create_session(
             "--quota needs btrfs quotas, which are off", hint="'sudo herodev init --quotas simple' turns them on"
         )
     paths = layout.session_paths(settings, name)
-    existing = users.lookup(paths.user)
-    if existing is not None and not existing.is_session_user and not paths.meta.exists():
-        raise UsageError(
-            f"user {paths.user} already exists and is not a herodev session",
-            hint="choose another name; " + allowed_text(settings.max_name_length),
-        )
+    refuse_foreign_user(settings, paths)
     with exclusive_lock(settings.lock_file):
         _refuse_existing(settings, paths)
         use_idmap, idmap_detail = idmap.support(settings.code_root)
