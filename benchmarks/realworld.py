@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from herodev_shell.core.settings import Settings, load_settings  # noqa: E402
 from herodev_shell.system import users  # noqa: E402
+from tests.conftest import remove_cgroups  # noqa: E402
 
 GIT_ENV = {
     **os.environ,
@@ -71,6 +72,8 @@ class World:
             "HERODEV_CONFIG": str(base / "config.toml"),
             "HERODEV_AUDIT_LOG": str(base / "audit.jsonl"),
             "HERODEV_READ_TIMEOUT": "600",
+            # Its own fleet cgroup, removed by cleanup: never leave session groups in `herodev`.
+            "HERODEV_CGROUP": f"herodev-bench-{self.prefix.rstrip('_')}",
             "NO_COLOR": "1",
         }
         # An installed herodev has its bytecode compiled; this development shell sets
@@ -110,6 +113,7 @@ class World:
         out = subprocess.run(["losetup", "-j", str(self.base / "img")], capture_output=True, text=True).stdout
         for line in out.splitlines():
             subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True, check=False)
+        remove_cgroups(self.env["HERODEV_CGROUP"])
 
 
 def _mounts_under(directory: Path) -> list[str]:
