@@ -13,7 +13,9 @@ import contextlib
 import os
 import select
 import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from herodev_shell.errors import HerodevError
@@ -21,6 +23,8 @@ from herodev_shell.system import namespace
 
 EXIT_TIMED_OUT = 124  # as timeout(1)
 DRAIN_GRACE = 0.5  # seconds we keep reading after CMD exits (a background child may hold the pipe)
+STOP_GRACE = 5.0  # seconds CMD gets to end after a forwarded SIGTERM/SIGHUP/SIGINT before SIGKILL
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _READ = 1 << 16
 
 
@@ -154,7 +158,47 @@ def run(
                 os.close(fd)
         if input is None and stdin_fd is None:
             os.close(source)
-    return _collect(pid, out_r, err_r, report_r, in_w, input or b"", started, timeout, cap)
+    with _forwarding(pid) as stopping:
+        done = _collect(pid, out_r, err_r, report_r, in_w, input or b"", started, timeout, cap, stopping)
+    if stopping:
+        os.kill(os.getpid(), stopping[0])  # the handler the caller had: the default ends us 128+N
+    return done
+
+
+@contextlib.contextmanager
+def _forwarding(pid: int) -> Iterator[_Stopping]:
+    """SIGINT, SIGTERM and SIGHUP to herodev (a script's Ctrl-C, `kill`, `timeout`, a dropped
+    ssh) go to CMD's group, which nothing else reaches (setsid): left to their default, they
+    would end herodev alone and CMD would run on in the session. The list names what came;
+    run() re-raises it once CMD is reaped. Signal handlers are the main thread's only."""
+    stopping = _Stopping()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signum)
+        with contextlib.suppress(OSError):
+            os.write(stopping.wake_w, b"x")  # select's retry would wait out the whole deadline
+
+    stopping.wake_r, stopping.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    handlers = {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    try:
+        yield stopping
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        os.close(stopping.wake_r)
+        os.close(stopping.wake_w)
+
+
+class _Stopping(list[int]):
+    """The signals forwarded so far, and a pipe the handler writes to so select wakes."""
+
+    wake_r = -1
+    wake_w = -1
 
 
 def _collect(
@@ -167,8 +211,10 @@ def _collect(
     started: float,
     timeout: float,
     cap: int,
+    stopping: _Stopping,
 ) -> Captured:
     deadline = started + timeout
+    stop_deadline: float | None = None  # set once a forwarded signal came: CMD's bounded grace
     # readable when the child exits: one select waits for output, input room and the exit alike
     exited = os.pidfd_open(pid)
     streams = {out_r: _Capped(cap), err_r: _Capped(cap)}
@@ -183,6 +229,12 @@ def _collect(
     try:
         while readers or status is None:
             now = time.monotonic()
+            if stopping and stop_deadline is None:
+                stop_deadline = now + STOP_GRACE
+            if status is None and stop_deadline is not None and now >= stop_deadline:
+                _kill_group(pid)  # CMD ignored the forwarded signal
+                status = _reap(pid)
+                stop_reading_at = time.monotonic() + DRAIN_GRACE
             if status is None and now >= deadline:
                 timed_out = True
                 _kill_group(pid)
@@ -200,8 +252,12 @@ def _collect(
                 left_open = True
                 break
             limit = deadline if stop_reading_at is None else stop_reading_at
+            if stop_deadline is not None:
+                limit = min(limit, stop_deadline)
             wait = max(0.0, limit - time.monotonic())
             watched = [*readers, exited] if status is None else list(readers)
+            if stopping.wake_r >= 0 and stop_deadline is None:
+                watched.append(stopping.wake_r)
             ready_r, ready_w, _ = select.select(watched, list(writers), [], wait)
             for fd in ready_w:
                 try:
@@ -217,7 +273,7 @@ def _collect(
                 os.close(in_w)
                 writers.discard(in_w)
             for fd in ready_r:
-                if fd == exited:
+                if fd in (exited, stopping.wake_r):
                     continue  # the waitpid at the top of the loop collects it
                 chunk = os.read(fd, _READ)
                 if not chunk:

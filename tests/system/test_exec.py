@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -132,3 +134,71 @@ def test_core_input_is_fed_while_output_is_read(world: HerodevEnv) -> None:
     assert echoed.truncated and echoed.stdout.startswith("yyyy") and echoed.status == 0
     ignored = execution.exec_in_session(settings, runner, "ex", ["true"], 60, input=data)
     assert ignored.status == 0 and not ignored.timed_out
+
+
+@pytest.mark.parametrize("signum", [15, 1, 2])
+def test_a_signal_to_herodev_ends_the_command_too(world: HerodevEnv, signum: int) -> None:
+    """SIGTERM, SIGHUP or SIGINT to herodev (`kill`, `timeout`, a dropped ssh, a script's
+    Ctrl-C) while exec runs: the command's group gets it, herodev waits for it and ends 128+N.
+    CMD has its own session (setsid), so nothing else would reach it: it would run on."""
+    user = world.user("ex")
+    script = f"sleep 30; echo finished > signal-{signum}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "herodev_shell", "exec", "ex", "--", "sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=world.env(),
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(["pgrep", "-u", user, "sleep"], capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.1)
+        proc.send_signal(signum)
+        proc.communicate(timeout=25)
+        assert proc.returncode in (-signum, 128 + signum)
+        deadline = time.monotonic() + 3
+        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the command runs on after herodev ended"
+            time.sleep(0.1)
+        assert not (world.sessions_dir / user / f"signal-{signum}").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+
+
+def test_a_command_ignoring_the_forwarded_signal_is_killed_after_the_grace(world: HerodevEnv) -> None:
+    """The wait after forwarding is bounded: a CMD that ignores SIGTERM is killed (SIGKILL to
+    its group) after captured.STOP_GRACE, and herodev still ends by SIGTERM."""
+    user = world.user("ex")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "herodev_shell", "exec", "ex", "--", "sh", "-c", "trap '' TERM; sleep 60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=world.env(),
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(["pgrep", "-u", user, "sleep"], capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.1)
+        sent = time.monotonic()
+        proc.send_signal(15)
+        proc.communicate(timeout=25)
+        assert proc.returncode in (-15, 128 + 15)
+        assert 4 < time.monotonic() - sent < 15  # STOP_GRACE (5 s), not the exec deadline
+        deadline = time.monotonic() + 3  # the killed group's members are reaped by their new parent
+        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the command runs on after herodev ended"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
