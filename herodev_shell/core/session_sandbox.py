@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from herodev_shell.core import layout
+from herodev_shell.core import limits as session_limits
 from herodev_shell.core.settings import Settings
 from herodev_shell.errors import HerodevError
 from herodev_shell.system import sandbox
@@ -29,7 +30,15 @@ def _in_child(work: Callable[[], object]) -> object:
     return sandbox.encode(work())
 
 
-def identity(settings: Settings, name: str) -> sandbox.Identity:
+def _meta(settings: Settings, name: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(layout.session_paths(settings, name).meta.read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def identity(settings: Settings, name: str, meta: dict[str, Any] | None = None) -> sandbox.Identity:
     """The session user, and the code owner its idmapped view swaps with (as `enter` does)."""
     from herodev_shell.system import users
 
@@ -40,11 +49,7 @@ def identity(settings: Settings, name: str) -> sandbox.Identity:
             f"session {name} has no user {paths.user}: its content is only ever read as that user",
             hint=f"'herodev delete -f {name}' removes what is left of it",
         )
-    try:
-        meta = json.loads(paths.meta.read_text())
-    except (OSError, ValueError):
-        meta = {}
-    meta = meta if isinstance(meta, dict) else {}
+    meta = _meta(settings, name) if meta is None else meta
     if meta.get("access") == ACCESS_CHOWN:
         return sandbox.Identity(user.name, user.uid, user.gid)
     owner_uid, owner_gid = meta.get("code_owner_uid"), meta.get("code_owner_gid")
@@ -64,7 +69,11 @@ def spec(settings: Settings, name: str, trees: Sequence[Path], writable: bool = 
     inside = all(settings.code_root in t.parents for t in kept)
     # a commit hashes every changed file: writes get more time than one repository's read
     limits = sandbox.Limits(timeout=settings.read_deadline * (WRITE_FACTOR if writable else 1))
-    return sandbox.Spec(identity(settings, name), kept, settings.code_root if inside else None, writable, limits)
+    meta = _meta(settings, name)
+    who = identity(settings, name, meta)
+    # the session's cgroup, made with its recorded limits if missing, as for enter and exec
+    procs = session_limits.session_procs_files(settings, name, meta or None)
+    return sandbox.Spec(who, kept, settings.code_root if inside else None, writable, limits, procs)
 
 
 def read(settings: Settings, name: str, trees: Sequence[Path | None], work: Callable[[], object], kind: Any) -> Any:

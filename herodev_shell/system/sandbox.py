@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from herodev_shell.errors import HerodevError
-from herodev_shell.system import idmap, libc
+from herodev_shell.system import cgroups, idmap, libc
 
 DEFAULT_TIMEOUT = 20.0  # seconds per item (HERODEV_READ_TIMEOUT)
 ANSWER_CAP = 64 << 20  # bytes a child may send back in one call
@@ -82,6 +82,7 @@ class Spec:
     cover: Path | None  # covered with an empty tmpfs first (the code root); trees live under it
     writable: bool = False
     limits: Limits = Limits()
+    cgroup_procs: tuple[str, ...] = ()  # the session's cgroup.procs files, joined as root first
 
 
 # --- the child --------------------------------------------------------------------------------
@@ -198,6 +199,9 @@ def _child(spec: Spec, work: Callable[[Any], object], items: Sequence[Any], writ
     try:
         _detach(write_fd)
         try:
+            # The session's memory and tasks limits bound this read of its content as they bound
+            # its own processes; joining takes root, so before anything is dropped.
+            cgroups.join(spec.cgroup_procs)
             _attach(spec)
             _drop(spec.identity, spec.limits)
         except OSError as exc:

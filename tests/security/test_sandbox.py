@@ -541,3 +541,34 @@ def _herodev() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "herodev_shell"]
+
+
+def test_the_sandbox_child_runs_in_the_sessions_cgroup(sw: tuple[HerodevEnv, pwd.struct_passwd]) -> None:
+    """Root's reads and writes of a session's content run in the session's cgroup, so its
+    memory and tasks limits bound them too (hostile content cannot make root's read take the
+    host's memory); a session whose group is gone gets it back, made as enter makes it."""
+    world, owner = sw
+    _world_with(world, owner, "alice")
+    settings = _settings(world)
+    tree = session_dir(world, "alice")
+    from herodev_shell.core import limits, session_sandbox
+
+    wanted = f"{world.cgroup}/{world.user('alice')}"
+
+    def groups() -> list[str]:
+        """The memory and pids controllers' groups (cgroup v1), or the unified one (v2)."""
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        v1 = [line for line in lines if line.split(":")[1] in ("pids", "memory")]
+        return v1 or [line for line in lines if line.startswith("0::")]
+
+    try:
+        seen = session_sandbox.read(settings, "alice", [tree], groups, list[str])
+        assert seen and all(line.endswith(wanted) for line in seen), seen
+        limits.remove_session_group(settings, "alice")
+        assert limits.group_members(settings, "alice") == []
+        wrote = session_sandbox.write(settings, "alice", groups, list[str])
+        assert wrote and all(line.endswith(wanted) for line in wrote), wrote
+        # control: this process (root, the parent) is in no session's group
+        assert not any(line.endswith(wanted) for line in groups())
+    finally:
+        world.run("delete", "-f", "alice", check=True)
