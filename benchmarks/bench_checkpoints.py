@@ -18,7 +18,6 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import statistics
@@ -35,6 +34,7 @@ from realworld import big_repository, world
 from herodev_shell.core import checkpoints, forks, sessions
 from herodev_shell.system import snapshots
 from herodev_shell.system.runner import Runner
+from tests.conftest import remove_cgroups
 
 OPS = ["raw snapshot", "raw snapshot (ioctl)", "checkpoint", "create", "fork", "rewind", "cp -a", "git worktree add"]
 
@@ -43,22 +43,6 @@ def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
-
-
-def remove_cgroups(parent: str) -> None:
-    from herodev_shell.system import cgroups
-
-    hierarchy = cgroups.detect()
-    if not hierarchy.usable:
-        return
-    fleet = cgroups.fleet_group(hierarchy, parent)
-    for _, directory in fleet.dirs():
-        if directory.is_dir():
-            for child in [p for p in directory.iterdir() if p.is_dir()]:
-                with contextlib.suppress(Exception):
-                    cgroups.remove(cgroups.Group(hierarchy, f"{parent}/{child.name}"))
-    with contextlib.suppress(Exception):
-        cgroups.remove(fleet)
 
 
 def measure(files: int, runs: int) -> dict[str, list[float]]:
