@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import HerodevEnv
+from tests.system.sessionprocs import start_herodev, wait_for_command, wait_until_gone
 
 pytestmark = pytest.mark.system
 
@@ -143,26 +143,13 @@ def test_a_signal_to_herodev_ends_the_command_too(world: HerodevEnv, signum: int
     CMD has its own session (setsid), so nothing else would reach it: it would run on."""
     user = world.user("ex")
     script = f"sleep 30; echo finished > signal-{signum}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "herodev_shell", "exec", "ex", "--", "sh", "-c", script],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=world.env(),
-        text=True,
-    )
+    proc = start_herodev(world, "exec", "ex", "--", "sh", "-c", script)
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run(["pgrep", "-u", user, "sleep"], capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline, "the command never started"
-            time.sleep(0.1)
+        wait_for_command(user, "sleep")
         proc.send_signal(signum)
         proc.communicate(timeout=25)
         assert proc.returncode in (-signum, 128 + signum)
-        deadline = time.monotonic() + 3
-        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
-            assert time.monotonic() < deadline, "the command runs on after herodev ended"
-            time.sleep(0.1)
+        wait_until_gone(user)
         assert not (world.sessions_dir / user / f"signal-{signum}").exists()
     finally:
         if proc.poll() is None:
@@ -175,28 +162,15 @@ def test_a_command_ignoring_the_forwarded_signal_is_killed_after_the_grace(world
     """The wait after forwarding is bounded: a CMD that ignores SIGTERM is killed (SIGKILL to
     its group) after captured.STOP_GRACE, and herodev still ends by SIGTERM."""
     user = world.user("ex")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "herodev_shell", "exec", "ex", "--", "sh", "-c", "trap '' TERM; sleep 60"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=world.env(),
-        text=True,
-    )
+    proc = start_herodev(world, "exec", "ex", "--", "sh", "-c", "trap '' TERM; sleep 60")
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run(["pgrep", "-u", user, "sleep"], capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline, "the command never started"
-            time.sleep(0.1)
+        wait_for_command(user, "sleep")
         sent = time.monotonic()
         proc.send_signal(15)
         proc.communicate(timeout=25)
         assert proc.returncode in (-15, 128 + 15)
         assert 4 < time.monotonic() - sent < 15  # STOP_GRACE (5 s), not the exec deadline
-        deadline = time.monotonic() + 3  # the killed group's members are reaped by their new parent
-        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
-            assert time.monotonic() < deadline, "the command runs on after herodev ended"
-            time.sleep(0.1)
+        wait_until_gone(user)  # the killed group's members are reaped by their new parent
     finally:
         if proc.poll() is None:
             proc.kill()

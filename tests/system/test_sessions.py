@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import HerodevEnv, init_world, new_prefix, traversable_base
+from tests.system.sessionprocs import start_herodev, wait_for_command, wait_until_gone
 
 pytestmark = pytest.mark.system
 
@@ -386,19 +387,8 @@ def test_sigint_reaches_a_command_entered_without_any_terminal(world: HerodevEnv
     to be ignored: the command ran on and `enter` exited 0, as if it had succeeded."""
     world.run("create", "sigint", check=True)
     try:
-        enter = subprocess.Popen(
-            [sys.executable, "-m", "herodev_shell", "enter", "sigint", "--", "sh", "-c", "sleep 30; echo finished"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=world.env(),
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # until the command runs as the session user
-            if subprocess.run(["pgrep", "-u", world.user("sigint"), "sleep"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
+        enter = start_herodev(world, "enter", "sigint", "--", "sh", "-c", "sleep 30; echo finished")
+        wait_for_command(world.user("sigint"), "sleep")
         started = time.monotonic()
         enter.send_signal(2)
         out, _ = enter.communicate(timeout=25)
@@ -416,28 +406,12 @@ def test_sigterm_and_sighup_end_a_command_entered_without_any_terminal(world: He
     world.run("create", "sigterm", check=True)
     user = world.user("sigterm")
     try:
-        enter = subprocess.Popen(
-            [sys.executable, "-m", "herodev_shell", "enter", "sigterm", "--", "sh", "-c", "sleep 30; echo finished"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=world.env(),
-            text=True,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # until the command runs as the session user
-            if subprocess.run(["pgrep", "-u", user, "sleep"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the command never started")
+        enter = start_herodev(world, "enter", "sigterm", "--", "sh", "-c", "sleep 30; echo finished")
+        wait_for_command(user, "sleep")
         enter.send_signal(signum)
         out, _ = enter.communicate(timeout=25)
         assert enter.returncode == -signum or enter.returncode == 128 + signum
         assert "finished" not in out
-        deadline = time.monotonic() + 3  # the group's other members die with it, not before its leader is reaped
-        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
-            assert time.monotonic() < deadline, "the command runs on after herodev ended"
-            time.sleep(0.1)
+        wait_until_gone(user)  # the group's other members die with it, not before its leader is reaped
     finally:
         world.run("delete", "-f", "sigterm")
